@@ -1,0 +1,38 @@
+//! Server-side browser sessions: the cookie carries 256 random bits, the database their SHA-256.
+
+use crate::{
+    crypto::{random_token, sha256_b64},
+    store::{self, sessions::Session, Store},
+};
+
+pub const COOKIE: &str = "logi_session";
+
+/// Starts a session and returns the cookie value.
+pub async fn start(store: &Store, user_id: &str, now: i64, ttl: i64) -> store::Result<String> {
+    let value = random_token(32);
+    let session = Session {
+        id_hash: sha256_b64(&value),
+        user_id: user_id.to_string(),
+        auth_time: now,
+        created_at: now,
+        expires_at: now + ttl,
+    };
+    store::sessions::insert(store, &session).await?;
+    Ok(value)
+}
+
+/// The live session behind a cookie value.
+pub async fn current(
+    store: &Store,
+    cookie_value: &str,
+    now: i64,
+) -> store::Result<Option<Session>> {
+    if cookie_value.is_empty() || cookie_value.len() > 100 {
+        return Ok(None);
+    }
+    store::sessions::active(store, &sha256_b64(cookie_value), now).await
+}
+
+pub async fn end(store: &Store, cookie_value: &str) -> store::Result<()> {
+    store::sessions::delete(store, &sha256_b64(cookie_value)).await
+}

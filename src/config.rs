@@ -1,0 +1,206 @@
+//! Configuration: built-in defaults, then `config/default.toml` (relative to the working
+//! directory, optional), then the file named by `LOGI_CONFIG`, then `LOGI_*` environment
+//! variables. Validated once at start; an invalid value is reported with the key that holds it.
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+
+/// A secret string that never appears in `Debug` output or logs.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("Secret(<unset>)")
+        } else {
+            f.write_str("Secret(<redacted>)")
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Public base URL of this server, e.g. `https://login.example.com`. Byte for byte the `iss`.
+    pub issuer: String,
+    /// `host:port` to listen on.
+    pub bind: String,
+    /// `sqlite://path` or `postgres://…`.
+    pub database_url: String,
+    /// Maximum pool size for PostgreSQL (SQLite always uses a single connection: one writer).
+    pub database_max_connections: u32,
+    /// Folder for the SQLite database and a generated master key.
+    pub data_dir: PathBuf,
+    /// Base64 (standard or URL-safe) of 32 random bytes. Encrypts private signing keys and keys
+    /// the HMAC of stored secrets. Generated into `data_dir/master.key` when empty.
+    pub master_key: Secret,
+    pub access_token_ttl_seconds: u64,
+    pub refresh_token_ttl_seconds: u64,
+    pub authorization_code_ttl_seconds: u64,
+    pub id_token_ttl_seconds: u64,
+    pub session_ttl_seconds: u64,
+    /// Failed logins in a row after which an account is locked.
+    pub login_max_failures_per_account: u32,
+    /// Failed logins from one client IP after which that IP is locked.
+    pub login_max_failures_per_ip: u32,
+    /// How long a lock lasts, and how long a run of failures is remembered.
+    pub login_lockout_seconds: u64,
+    /// Header holding the client IP when logi runs behind a reverse proxy
+    /// (e.g. `x-forwarded-for`, the left-most address is used). Empty: the TCP peer address.
+    pub client_ip_header: String,
+    pub max_body_bytes: usize,
+    pub request_timeout_seconds: u64,
+    /// `pretty` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/logi.db".into(),
+            database_max_connections: 16,
+            data_dir: PathBuf::from("data"),
+            master_key: Secret::default(),
+            access_token_ttl_seconds: 600,
+            refresh_token_ttl_seconds: 30 * 24 * 3600,
+            authorization_code_ttl_seconds: 60,
+            id_token_ttl_seconds: 3600,
+            session_ttl_seconds: 12 * 3600,
+            login_max_failures_per_account: 10,
+            login_max_failures_per_ip: 100,
+            login_lockout_seconds: 300,
+            client_ip_header: String::new(),
+            max_body_bytes: 64 * 1024,
+            request_timeout_seconds: 30,
+            log_format: "pretty".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Loads defaults < `config/default.toml` < `$LOGI_CONFIG` < `LOGI_*` variables.
+    pub fn load() -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file("config/default.toml"));
+        if let Ok(path) = std::env::var("LOGI_CONFIG") {
+            if !std::path::Path::new(&path).is_file() {
+                return Err(invalid("LOGI_CONFIG", format!("no such file: {path}")));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // Only configuration keys: other LOGI_* variables (LOGI_LOG, LOGI_USER_PASSWORD, …) belong
+        // to other parts of logi and must not trip `deny_unknown_fields`.
+        let keys: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        figment = figment.merge(Env::prefixed("LOGI_").filter(move |k| {
+            keys.iter()
+                .any(|known| k.as_str().eq_ignore_ascii_case(known))
+        }));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values that types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| invalid("issuer", e.to_string()))?;
+        if !matches!(issuer.scheme(), "https" | "http") {
+            return Err(invalid("issuer", "must be an http(s) URL"));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(invalid(
+                "issuer",
+                "must not have a query or fragment (RFC 8414 §2)",
+            ));
+        }
+        if self.issuer.ends_with('/') {
+            return Err(invalid("issuer", "must not end with '/'"));
+        }
+        if issuer.scheme() == "http" && !is_loopback_host(issuer.host_str().unwrap_or_default()) {
+            tracing::warn!(
+                "issuer {} is plain http: use https in production",
+                self.issuer
+            );
+        }
+        self.bind
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("bind", format!("expected host:port ({e})")))?;
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        for (key, value) in [
+            ("access_token_ttl_seconds", self.access_token_ttl_seconds),
+            ("refresh_token_ttl_seconds", self.refresh_token_ttl_seconds),
+            (
+                "authorization_code_ttl_seconds",
+                self.authorization_code_ttl_seconds,
+            ),
+            ("id_token_ttl_seconds", self.id_token_ttl_seconds),
+            ("session_ttl_seconds", self.session_ttl_seconds),
+            ("login_lockout_seconds", self.login_lockout_seconds),
+            ("request_timeout_seconds", self.request_timeout_seconds),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if self.login_max_failures_per_account == 0 || self.login_max_failures_per_account > 10 {
+            return Err(invalid(
+                "login_max_failures_per_account",
+                "must be between 1 and 10",
+            ));
+        }
+        if self.login_max_failures_per_ip == 0 {
+            return Err(invalid("login_max_failures_per_ip", "must be at least 1"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes", "must be at least 1024"));
+        }
+        if !matches!(self.log_format.as_str(), "pretty" | "json") {
+            return Err(invalid("log_format", "must be `pretty` or `json`"));
+        }
+        Ok(())
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn issuer_is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost")
+}

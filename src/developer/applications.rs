@@ -1,0 +1,221 @@
+//! Application registration and updates: RFC 7591 metadata in, a consistent [`Application`] out.
+//!
+//! Registration and PATCH both end in [`validate`], which checks the whole resulting application,
+//! so no sequence of updates can reach a state that registration would refuse.
+
+use serde::Deserialize;
+
+use crate::{
+    crypto::{random_token, ServerKeys},
+    oauth::policy::{self, AuthMethod, ClientType, MetadataError},
+    store::applications::Application,
+};
+
+/// Registration or PATCH body. Unknown members are ignored (RFC 7591 §2).
+#[derive(Debug, Default, Deserialize)]
+pub struct MetadataInput {
+    pub client_name: Option<String>,
+    pub client_type: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scope: Option<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub dpop_bound_access_tokens: Option<bool>,
+}
+
+pub const ID_TOKEN_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
+const MAX_REDIRECT_URIS: usize = 20;
+
+/// A newly registered application and, for confidential clients, its secret (shown once).
+pub struct Registered {
+    pub application: Application,
+    pub client_secret: Option<String>,
+}
+
+pub fn register(
+    input: MetadataInput,
+    owner_id: &str,
+    keys: &ServerKeys,
+    now: i64,
+) -> Result<Registered, MetadataError> {
+    let (client_type, auth_method) = policy::resolve_type_and_auth_method(
+        input.client_type.as_deref(),
+        input.token_endpoint_auth_method.as_deref(),
+    )?;
+    let grant_types = input
+        .grant_types
+        .unwrap_or_else(|| vec![policy::GRANT_AUTHORIZATION_CODE.to_string()]);
+    let scope = input.scope.unwrap_or_else(|| default_scope(&grant_types));
+    let client_secret = match client_type {
+        ClientType::Confidential => Some(new_client_secret()),
+        ClientType::Public => None,
+    };
+    let application = Application {
+        id: format!("app_{}", random_token(12)),
+        client_id: random_token(18),
+        owner_id: owner_id.to_string(),
+        client_name: input.client_name.unwrap_or_default(),
+        client_type,
+        token_endpoint_auth_method: auth_method,
+        secret_hash: client_secret.as_deref().map(|s| keys.hash_secret(s)),
+        redirect_uris: input.redirect_uris.unwrap_or_default(),
+        post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
+        grant_types,
+        scope,
+        id_token_signed_response_alg: input
+            .id_token_signed_response_alg
+            .unwrap_or_else(|| "RS256".into()),
+        dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
+        created_at: now,
+        updated_at: now,
+    };
+    let application = validate(application)?;
+    Ok(Registered {
+        application,
+        client_secret,
+    })
+}
+
+/// Applies a PATCH. `client_type` may be repeated but never changed.
+pub fn apply_patch(
+    current: &Application,
+    input: MetadataInput,
+    now: i64,
+) -> Result<Application, MetadataError> {
+    policy::check_type_unchanged(current.client_type, input.client_type.as_deref())?;
+    let mut next = current.clone();
+    if let Some(method) = input.token_endpoint_auth_method.as_deref() {
+        let (_, method) =
+            policy::resolve_type_and_auth_method(Some(current.client_type.as_str()), Some(method))?;
+        next.token_endpoint_auth_method = method;
+    }
+    if let Some(v) = input.client_name {
+        next.client_name = v;
+    }
+    if let Some(v) = input.redirect_uris {
+        next.redirect_uris = v;
+    }
+    if let Some(v) = input.post_logout_redirect_uris {
+        next.post_logout_redirect_uris = v;
+    }
+    if let Some(v) = input.grant_types {
+        next.grant_types = v;
+    }
+    if let Some(v) = input.scope {
+        next.scope = v;
+    }
+    if let Some(v) = input.id_token_signed_response_alg {
+        next.id_token_signed_response_alg = v;
+    }
+    if let Some(v) = input.dpop_bound_access_tokens {
+        next.dpop_bound_access_tokens = v;
+    }
+    next.updated_at = now;
+    validate(next)
+}
+
+/// A fresh client secret: 256 bits from the system CSPRNG.
+pub fn new_client_secret() -> String {
+    random_token(32)
+}
+
+fn default_scope(grant_types: &[String]) -> String {
+    if grant_types.iter().any(|g| g == policy::GRANT_REFRESH_TOKEN) {
+        "openid profile email offline_access".into()
+    } else {
+        "openid profile email".into()
+    }
+}
+
+/// Checks a whole application and normalises its lists (trimmed, de-duplicated, in order).
+pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
+    let bad = |m: String| MetadataError::InvalidClientMetadata(m);
+    app.client_name = app.client_name.trim().to_string();
+    if app.client_name.is_empty() || app.client_name.chars().count() > 200 {
+        return Err(bad(
+            "client_name is required (at most 200 characters)".into()
+        ));
+    }
+    if app.client_name.chars().any(char::is_control) {
+        return Err(bad("client_name must not contain control characters".into()));
+    }
+    dedup(&mut app.grant_types);
+    policy::check_grant_types(app.client_type, &app.grant_types)?;
+
+    dedup(&mut app.redirect_uris);
+    if app.redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(MetadataError::InvalidRedirectUri(format!(
+            "at most {MAX_REDIRECT_URIS} redirect_uris"
+        )));
+    }
+    for uri in &app.redirect_uris {
+        policy::check_redirect_uri(app.client_type, uri)?;
+    }
+    if app
+        .grant_types
+        .iter()
+        .any(|g| g == policy::GRANT_AUTHORIZATION_CODE)
+        && app.redirect_uris.is_empty()
+    {
+        return Err(MetadataError::InvalidRedirectUri(
+            "redirect_uris is required for the authorization_code grant".into(),
+        ));
+    }
+    dedup(&mut app.post_logout_redirect_uris);
+    if app.post_logout_redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(MetadataError::InvalidRedirectUri(format!(
+            "at most {MAX_REDIRECT_URIS} post_logout_redirect_uris"
+        )));
+    }
+    for uri in &app.post_logout_redirect_uris {
+        policy::check_post_logout_redirect_uri(app.client_type, uri)?;
+    }
+
+    let mut scopes: Vec<String> = app
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    dedup(&mut scopes);
+    if let Some(s) = scopes.iter().find(|s| !is_scope_token(s)) {
+        return Err(bad(format!(
+            "scope `{s}` contains characters RFC 6749 §3.3 does not allow"
+        )));
+    }
+    if scopes.len() > 50 {
+        return Err(bad("at most 50 scopes".into()));
+    }
+    app.scope = scopes.join(" ");
+
+    if !ID_TOKEN_ALGS.contains(&app.id_token_signed_response_alg.as_str()) {
+        return Err(bad(format!(
+            "id_token_signed_response_alg must be one of {}; `none` and HMAC algorithms are refused",
+            ID_TOKEN_ALGS.join(", ")
+        )));
+    }
+    debug_assert_eq!(
+        app.secret_hash.is_some(),
+        app.client_type == ClientType::Confidential
+    );
+    debug_assert_eq!(
+        app.token_endpoint_auth_method == AuthMethod::None,
+        app.client_type == ClientType::Public
+    );
+    Ok(app)
+}
+
+/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+fn dedup(list: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    list.retain(|item| seen.insert(item.clone()));
+}

@@ -1,0 +1,277 @@
+//! `/`, `/signup`, `/login`, `/logout`: end-user account pages.
+
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Router,
+};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::{
+    error::PageError,
+    extract::{self, ClientIp, Params},
+    pages::{self, html, render, Csrf},
+    AppState,
+};
+use crate::{
+    accounts::{self, login::LoginOutcome, sessions},
+    crypto::{now, random_token},
+    store::{self, sessions::Session, users::User},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/signup", get(signup_page).post(signup))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+}
+
+/// The signed-in user of this browser, if any.
+pub async fn current_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, User)>, PageError> {
+    let Some(cookie) = extract::cookie(headers, sessions::COOKIE) else {
+        return Ok(None);
+    };
+    let Some(session) = sessions::current(&state.store, &cookie, now()).await? else {
+        return Ok(None);
+    };
+    let user = store::users::by_id(&state.store, &session.user_id).await?;
+    Ok(user.map(|u| (session, u)))
+}
+
+#[derive(Deserialize)]
+struct HomeQuery {
+    signed_out: Option<String>,
+}
+
+async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HomeQuery>,
+) -> Result<Response, PageError> {
+    let csrf = Csrf::for_request(&state, &headers);
+    let user = current_user(&state, &headers)
+        .await?
+        .map(|(_, u)| context! { email => u.email, name => u.name });
+    let body = render(
+        "home.html",
+        context! { user, csrf_token => &csrf.token, signed_out => q.signed_out.is_some() },
+    )?;
+    Ok(csrf.apply(html(StatusCode::OK, body)))
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    next: Option<String>,
+    login_hint: Option<String>,
+}
+
+fn parse_query(raw: Option<&str>) -> PageQuery {
+    let params = Params::parse(raw.unwrap_or_default().as_bytes()).unwrap_or_default();
+    PageQuery {
+        next: params.get("next").map(String::from),
+        login_hint: params.get("login_hint").map(String::from),
+    }
+}
+
+async fn signup_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Response, PageError> {
+    let q = parse_query(uri.query());
+    let csrf = Csrf::for_request(&state, &headers);
+    let body = render(
+        "signup.html",
+        context! { csrf_token => &csrf.token, next => pages::local_path(q.next.as_deref()), email => "", name => "" },
+    )?;
+    Ok(csrf.apply(html(StatusCode::OK, body)))
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<Response, PageError> {
+    let q = parse_query(uri.query());
+    let csrf = Csrf::for_request(&state, &headers);
+    let email = q
+        .login_hint
+        .as_deref()
+        .and_then(accounts::parse_email)
+        .unwrap_or_default();
+    let body = render(
+        "login.html",
+        context! { csrf_token => &csrf.token, next => pages::local_path(q.next.as_deref()), email },
+    )?;
+    Ok(csrf.apply(html(StatusCode::OK, body)))
+}
+
+fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
+    Params::from_form(headers, body)
+        .map_err(|e| PageError::new(e.status, "Bad request", e.description))
+}
+
+/// Starts a session and sends the browser on to `next` (a local path) or the account page.
+async fn signed_in(
+    state: &AppState,
+    user_id: &str,
+    next: Option<String>,
+) -> Result<Response, PageError> {
+    let value = sessions::start(
+        &state.store,
+        user_id,
+        now(),
+        state.config.session_ttl_seconds as i64,
+    )
+    .await?;
+    let mut response = Redirect::to(next.as_deref().unwrap_or("/")).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        pages::cookie_header(
+            state,
+            sessions::COOKIE,
+            &value,
+            Some(state.config.session_ttl_seconds as i64),
+        ),
+    );
+    Ok(response)
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let params = form(&headers, &body)?;
+    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
+    let next = pages::local_path(params.get("next"));
+    let raw_email = params.get("email").unwrap_or_default();
+    let name = params.get("name").unwrap_or_default().trim().to_string();
+    let password = params.get("password").unwrap_or_default().to_string();
+    let again = |status: StatusCode, error: &str| -> Result<Response, PageError> {
+        let csrf = Csrf::for_request(&state, &headers);
+        let body = render(
+            "signup.html",
+            context! { csrf_token => &csrf.token, next => &next, email => raw_email, name => &name, error },
+        )?;
+        Ok(csrf.apply(html(status, body)))
+    };
+    let Some(email) = accounts::parse_email(raw_email) else {
+        return again(StatusCode::BAD_REQUEST, "Enter a valid email address.");
+    };
+    if let Err(message) = accounts::check_new_password(&password) {
+        return again(StatusCode::BAD_REQUEST, message);
+    }
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return again(
+            StatusCode::BAD_REQUEST,
+            "Use at most 200 ordinary characters for your name.",
+        );
+    }
+    let password_hash = state
+        .hasher
+        .hash(password)
+        .await
+        .map_err(PageError::internal)?;
+    let t = now();
+    let user = User {
+        id: format!("usr_{}", random_token(16)),
+        email,
+        password_hash,
+        name: name.clone(),
+        created_at: t,
+        updated_at: t,
+    };
+    match store::users::insert(&state.store, &user).await {
+        Ok(()) => {}
+        Err(e) if e.is_unique_violation() => {
+            return again(
+                StatusCode::CONFLICT,
+                "An account with this email already exists. Sign in instead.",
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(target: "logi::security", user_id = %user.id, "account created");
+    signed_in(&state, &user.id, next).await
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let params = form(&headers, &body)?;
+    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
+    let next = pages::local_path(params.get("next"));
+    let raw_email = params.get("email").unwrap_or_default();
+    let again = |status: StatusCode, error: &str| -> Result<Response, PageError> {
+        let csrf = Csrf::for_request(&state, &headers);
+        let body = render(
+            "login.html",
+            context! { csrf_token => &csrf.token, next => &next, email => raw_email, error },
+        )?;
+        Ok(csrf.apply(html(status, body)))
+    };
+    const INVALID: &str = "Incorrect email or password.";
+    let (Some(email), Some(password)) = (accounts::parse_email(raw_email), params.get("password"))
+    else {
+        return again(StatusCode::UNAUTHORIZED, INVALID);
+    };
+    let outcome = accounts::login::attempt(
+        &state.store,
+        &state.hasher,
+        &state.config,
+        &email,
+        password.to_string(),
+        &ip,
+        now(),
+    )
+    .await
+    .map_err(PageError::internal)?;
+    match outcome {
+        LoginOutcome::Success(user) => {
+            tracing::info!(target: "logi::security", user_id = %user.id, "signed in");
+            signed_in(&state, &user.id, next).await
+        }
+        LoginOutcome::Invalid => again(StatusCode::UNAUTHORIZED, INVALID),
+        LoginOutcome::Locked { retry_after } => {
+            let minutes = (retry_after + 59) / 60;
+            let mut response = again(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many failed attempts. Try again in {minutes} minute(s)."),
+            )?;
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            Ok(response)
+        }
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let params = form(&headers, &body)?;
+    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
+    if let Some(cookie) = extract::cookie(&headers, sessions::COOKIE) {
+        sessions::end(&state.store, &cookie).await?;
+    }
+    let mut response = Redirect::to("/?signed_out=1").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        pages::cookie_header(&state, sessions::COOKIE, "", Some(0)),
+    );
+    Ok(response)
+}

@@ -1,0 +1,325 @@
+//! `/developer/tokens` and `/developer/applications`: the developer API (JSON).
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequestParts, Path, State},
+    http::{request::Parts, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{delete, get, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    error::ApiError,
+    extract::{self, BadInput, ClientIp},
+    AppState,
+};
+use crate::{
+    accounts::{self, login::LoginOutcome},
+    crypto::now,
+    developer::{
+        applications::{self as apps, MetadataInput},
+        tokens,
+    },
+    oauth::policy::{ClientType, MetadataError},
+    store::{self, applications::Application, developer_tokens::DeveloperToken},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/developer/tokens", post(mint_token))
+        .route("/developer/tokens/{id}", delete(revoke_token))
+        .route(
+            "/developer/applications",
+            post(create_application).get(list_applications),
+        )
+        .route(
+            "/developer/applications/{id}",
+            get(get_application)
+                .patch(patch_application)
+                .delete(delete_application),
+        )
+        .route(
+            "/developer/applications/{id}/rotate_secret",
+            post(rotate_secret),
+        )
+}
+
+impl From<BadInput> for ApiError {
+    fn from(e: BadInput) -> Self {
+        ApiError::new(e.status, "invalid_request", e.description)
+    }
+}
+
+impl From<MetadataError> for ApiError {
+    fn from(e: MetadataError) -> Self {
+        match e {
+            MetadataError::InvalidRedirectUri(d) => {
+                ApiError::bad_request("invalid_redirect_uri", d)
+            }
+            MetadataError::InvalidClientMetadata(d) => {
+                ApiError::bad_request("invalid_client_metadata", d)
+            }
+        }
+    }
+}
+
+/// The developer behind `Authorization: Bearer <developer token>` (RFC 6750 errors otherwise).
+pub struct Developer(pub DeveloperToken);
+
+impl FromRequestParts<AppState> for Developer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |code: &'static str, d: &str| {
+            ApiError::new(StatusCode::UNAUTHORIZED, code, d).with_www_authenticate(
+                if code == "invalid_token" {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                },
+            )
+        };
+        let Some(presented) = extract::bearer(&parts.headers) else {
+            return Err(unauthorized(
+                "invalid_request",
+                "a developer token is required: Authorization: Bearer <token>",
+            ));
+        };
+        match tokens::authenticate(&state.store, &state.keys, presented).await? {
+            Some(t) => Ok(Developer(t)),
+            None => Err(unauthorized(
+                "invalid_token",
+                "the developer token is unknown or revoked",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MintRequest {
+    email: String,
+    password: String,
+    name: Option<String>,
+}
+
+async fn mint_token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let value = extract::json_body(&headers, &body)?;
+    let req: MintRequest = serde_json::from_value(value).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("expected {{email, password, name}}: {e}"),
+        )
+    })?;
+    let name = req
+        .name
+        .unwrap_or_else(|| "developer token".into())
+        .trim()
+        .to_string();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "name must be 1 to 100 ordinary characters",
+        ));
+    }
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "incorrect email or password",
+        )
+    };
+    let email = accounts::parse_email(&req.email).ok_or_else(invalid)?;
+    let t = now();
+    let outcome = accounts::login::attempt(
+        &state.store,
+        &state.hasher,
+        &state.config,
+        &email,
+        req.password,
+        &ip,
+        t,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    let user = match outcome {
+        LoginOutcome::Success(user) => user,
+        LoginOutcome::Invalid => return Err(invalid()),
+        LoginOutcome::Locked { retry_after } => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                format!("too many failed attempts; retry after {retry_after} seconds"),
+            );
+            e.retry_after = Some(retry_after);
+            return Err(e);
+        }
+    };
+    let (row, token) = tokens::mint(&state.store, &state.keys, &user.id, &name, t).await?;
+    tracing::info!(target: "logi::security", user_id = %user.id, token_id = %row.id, "developer token minted");
+    let body =
+        json!({ "id": row.id, "token": token, "name": row.name, "created_at": row.created_at });
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    Developer(dev): Developer,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if store::developer_tokens::revoke(&state.store, &dev.user_id, &id, now()).await? {
+        tracing::info!(target: "logi::security", user_id = %dev.user_id, token_id = %id, "developer token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such developer token"))
+    }
+}
+
+fn metadata(headers: &HeaderMap, body: &[u8]) -> Result<MetadataInput, ApiError> {
+    let value = extract::json_body(headers, body)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_client_metadata",
+            "expected a JSON object",
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_request("invalid_client_metadata", e.to_string()))
+}
+
+/// RFC 7591 §3.2.1 response; `client_secret` only when it has just been created.
+pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value {
+    let mut v = json!({
+        "id": app.id,
+        "client_id": app.client_id,
+        "client_id_issued_at": app.created_at,
+        "client_name": app.client_name,
+        "client_type": app.client_type.as_str(),
+        "token_endpoint_auth_method": app.token_endpoint_auth_method.as_str(),
+        "redirect_uris": app.redirect_uris,
+        "post_logout_redirect_uris": app.post_logout_redirect_uris,
+        "grant_types": app.grant_types,
+        "response_types": if app.redirect_uris.is_empty() { json!([]) } else { json!(["code"]) },
+        "scope": app.scope,
+        "id_token_signed_response_alg": app.id_token_signed_response_alg,
+        "dpop_bound_access_tokens": app.dpop_bound_access_tokens,
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+    });
+    if let Some(secret) = client_secret {
+        v["client_secret"] = json!(secret);
+        v["client_secret_expires_at"] = json!(0);
+    }
+    v
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+async fn create_application(
+    State(state): State<AppState>,
+    Developer(dev): Developer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let input = metadata(&headers, &body)?;
+    let registered = apps::register(input, &dev.user_id, &state.keys, now())?;
+    store::applications::insert(&state.store, &registered.application).await?;
+    tracing::info!(target: "logi::security", user_id = %dev.user_id, client_id = %registered.application.client_id, "application registered");
+    let body = application_json(&registered.application, registered.client_secret.as_deref());
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+async fn list_applications(
+    State(state): State<AppState>,
+    Developer(dev): Developer,
+) -> Result<Json<Value>, ApiError> {
+    let apps = store::applications::list_owned(&state.store, &dev.user_id).await?;
+    Ok(Json(
+        json!({ "applications": apps.iter().map(|a| application_json(a, None)).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn owned(state: &AppState, dev: &DeveloperToken, id: &str) -> Result<Application, ApiError> {
+    store::applications::owned(&state.store, &dev.user_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such application"))
+}
+
+async fn get_application(
+    State(state): State<AppState>,
+    Developer(dev): Developer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(application_json(
+        &owned(&state, &dev, &id).await?,
+        None,
+    )))
+}
+
+async fn patch_application(
+    State(state): State<AppState>,
+    Developer(dev): Developer,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let current = owned(&state, &dev, &id).await?;
+    let input = metadata(&headers, &body)?;
+    let next = apps::apply_patch(&current, input, now())?;
+    if !store::applications::update_metadata(&state.store, &next).await? {
+        return Err(ApiError::not_found("no such application"));
+    }
+    Ok(Json(application_json(&next, None)))
+}
+
+async fn delete_application(
+    State(state): State<AppState>,
+    Developer(dev): Developer,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if store::applications::delete_owned(&state.store, &dev.user_id, &id).await? {
+        tracing::info!(target: "logi::security", user_id = %dev.user_id, application = %id, "application deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such application"))
+    }
+}
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Developer(dev): Developer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut app = owned(&state, &dev, &id).await?;
+    if app.client_type == ClientType::Public {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "public clients have no secret to rotate",
+        ));
+    }
+    let secret = apps::new_client_secret();
+    let hash = state.keys.hash_secret(&secret);
+    let t = now();
+    if !store::applications::set_secret_hash(&state.store, &dev.user_id, &id, &hash, t).await? {
+        return Err(ApiError::not_found("no such application"));
+    }
+    app.secret_hash = Some(hash);
+    app.updated_at = t;
+    tracing::info!(target: "logi::security", user_id = %dev.user_id, client_id = %app.client_id, "client secret rotated");
+    Ok(no_store(
+        Json(application_json(&app, Some(&secret))).into_response(),
+    ))
+}

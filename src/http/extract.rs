@@ -1,0 +1,163 @@
+//! Request parsing shared by the handlers: form and JSON bodies, cookies, the client IP.
+//! Everything here fails with a 4xx, never a panic.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::ConnectInfo,
+    http::{header, HeaderMap, StatusCode},
+};
+
+use crate::config::Config;
+
+/// A parse failure with the status it deserves (400, 413, 415).
+#[derive(Debug)]
+pub struct BadInput {
+    pub status: StatusCode,
+    pub description: String,
+}
+
+impl BadInput {
+    fn new(status: StatusCode, description: impl Into<String>) -> Self {
+        BadInput {
+            status,
+            description: description.into(),
+        }
+    }
+}
+
+/// Parameters of an `application/x-www-form-urlencoded` body or a query string, each name at
+/// most once (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
+/// once").
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: &[u8]) -> Result<Params, BadInput> {
+        if std::str::from_utf8(raw).is_err() {
+            return Err(BadInput::new(
+                StatusCode::BAD_REQUEST,
+                "body is not valid UTF-8",
+            ));
+        }
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in form_urlencoded::parse(raw) {
+            // form_urlencoded decodes invalid percent-encoded UTF-8 lossily; refuse it instead.
+            if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+                return Err(BadInput::new(
+                    StatusCode::BAD_REQUEST,
+                    "parameters must be valid UTF-8",
+                ));
+            }
+            if out.iter().any(|(name, _)| *name == k) {
+                return Err(BadInput::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("parameter `{k}` is repeated"),
+                ));
+            }
+            out.push((k.into_owned(), v.into_owned()));
+        }
+        Ok(Params(out))
+    }
+
+    /// A form body: requires the form content type.
+    pub fn from_form(headers: &HeaderMap, body: &[u8]) -> Result<Params, BadInput> {
+        if !content_type_is(headers, "application/x-www-form-urlencoded") {
+            return Err(BadInput::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected Content-Type: application/x-www-form-urlencoded",
+            ));
+        }
+        Params::parse(body)
+    }
+
+    /// A value; empty values count as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+}
+
+/// Parses a JSON body into a `serde_json::Value`; turning it into a type is the caller's step,
+/// so that type errors can carry the caller's error code.
+pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, BadInput> {
+    if !content_type_is(headers, "application/json") {
+        return Err(BadInput::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/json",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| BadInput::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
+}
+
+fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
+/// The value of cookie `name`, if the request has it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_string())
+}
+
+/// The client address used for throttling: the TCP peer, or the left-most address of the
+/// configured proxy header when logi runs behind a reverse proxy.
+pub struct ClientIp(pub String);
+
+impl axum::extract::FromRequestParts<super::AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &super::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(ClientIp(client_ip(&state.config, &parts.headers, peer)))
+    }
+}
+
+fn client_ip(
+    config: &Config,
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+) -> String {
+    if !config.client_ip_header.is_empty() {
+        if let Some(ip) = headers
+            .get(config.client_ip_header.as_str())
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+        {
+            return ip.to_string();
+        }
+    }
+    peer.map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The `Bearer` credential of an `Authorization` header (RFC 6750 §2.1).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}

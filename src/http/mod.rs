@@ -1,0 +1,86 @@
+//! The HTTP layer: axum only. One module per endpoint group, each with `router()`; shared
+//! extractors in `extract`, errors in `error`, page rendering and CSRF in `pages`.
+
+pub mod accounts;
+pub mod developer_api;
+pub mod error;
+pub mod extract;
+pub mod ops;
+pub mod pages;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    http::{HeaderName, Request, StatusCode},
+    routing::get,
+    Router,
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{
+    accounts::passwords::PasswordHasherPool, config::Config, crypto::ServerKeys, store::Store,
+};
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: Arc<ServerKeys>,
+    pub hasher: PasswordHasherPool,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store, keys: ServerKeys) -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        AppState {
+            config: Arc::new(config),
+            store,
+            keys: Arc::new(keys),
+            hasher: PasswordHasherPool::new(cores),
+            metrics: ops::prometheus(),
+        }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application with its middleware.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_seconds);
+    Router::new()
+        .merge(accounts::router())
+        .merge(developer_api::router())
+        .merge(ops::router())
+        .route("/assets/logi.css", get(pages::stylesheet))
+        .fallback(not_found)
+        .route_layer(axum::middleware::from_fn(ops::track))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found() -> error::PageError {
+    error::PageError::new(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no page at this address.",
+    )
+}

@@ -1,0 +1,146 @@
+//! The `logi` binary: parse the command line, load configuration, set up logging, run.
+
+use std::{io::BufRead, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use logi::{accounts, config::Config, crypto, server, store};
+
+#[derive(Parser)]
+#[command(
+    name = "logi",
+    version,
+    about = "An OAuth 2.0 / OpenID Connect authorization server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default): applies migrations first.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage end-user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from LOGI_USER_PASSWORD or the first line of stdin.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("logi: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("logi: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("logi: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve => {
+            let bind = config.bind.clone();
+            let issuer = config.issuer.clone();
+            let state = server::prepare(config).await?;
+            let listener = server::bind(&bind).await?;
+            tracing::info!(%bind, %issuer, backend = ?state.store.backend, "logi is serving");
+            server::serve(state, listener, server::shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let store = store::Store::connect(&config.database_url, 1).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::User {
+            command: UserCommand::Create { email, name },
+        } => {
+            let email = accounts::parse_email(&email).ok_or("not a valid email address")?;
+            let password = match std::env::var("LOGI_USER_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password (one line on stdin):");
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            accounts::check_new_password(&password)?;
+            let state = server::prepare(config).await?;
+            let hash = state.hasher.hash(password).await?;
+            let t = crypto::now();
+            let user = store::users::User {
+                id: format!("usr_{}", crypto::random_token(16)),
+                email,
+                password_hash: hash,
+                name,
+                created_at: t,
+                updated_at: t,
+            };
+            store::users::insert(&state.store, &user)
+                .await
+                .map_err(|e| {
+                    if e.is_unique_violation() {
+                        "an account with this email already exists".to_string()
+                    } else {
+                        e.to_string()
+                    }
+                })?;
+            println!("{}", user.id);
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter =
+        EnvFilter::try_from_env("LOGI_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    if config.log_format == "json" {
+        fmt()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .with_current_span(true)
+            .init();
+    } else {
+        fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    }
+}

@@ -1,0 +1,246 @@
+//! ★ The client-type policy: every public-vs-confidential decision logi makes, in one place.
+//!
+//! The table in SPEC.md ("Client types — the policy") maps onto this module row by row; nothing
+//! outside it matches on [`ClientType`] to decide what a client may do. A client's type is chosen
+//! at registration and never changes (see [`check_type_unchanged`]): the token rules differ per
+//! type, so changing it midway would break the security model of tokens already issued.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    /// Cannot keep a secret (SPA without a backend, mobile app, CLI). RFC 6749 §2.1.
+    Public,
+    /// Has a backend that keeps a secret.
+    Confidential,
+}
+
+impl ClientType {
+    pub fn parse(s: &str) -> Option<ClientType> {
+        match s {
+            "public" => Some(ClientType::Public),
+            "confidential" => Some(ClientType::Confidential),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Public => "public",
+            ClientType::Confidential => "confidential",
+        }
+    }
+}
+
+/// `token_endpoint_auth_method` (RFC 7591 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        match s {
+            "none" => Some(AuthMethod::None),
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::None => "none",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// Why a registration is refused: maps onto RFC 7591 §3.2.2 error codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataError {
+    InvalidRedirectUri(String),
+    InvalidClientMetadata(String),
+}
+
+/// Policy row "client type": the registered type and auth method must agree. An omitted method
+/// follows from the type (`none` for public, `client_secret_basic` for confidential); an omitted
+/// type follows from the method.
+pub fn resolve_type_and_auth_method(
+    client_type: Option<&str>,
+    auth_method: Option<&str>,
+) -> Result<(ClientType, AuthMethod), MetadataError> {
+    let bad = |m: &str| MetadataError::InvalidClientMetadata(m.to_string());
+    let client_type = match client_type {
+        Some(t) => Some(
+            ClientType::parse(t)
+                .ok_or_else(|| bad("client_type must be `public` or `confidential`"))?,
+        ),
+        None => None,
+    };
+    let auth_method = match auth_method {
+        Some(m) => Some(AuthMethod::parse(m).ok_or_else(|| {
+            bad("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+        })?),
+        None => None,
+    };
+    match (client_type, auth_method) {
+        (None, None) => Err(bad("client_type is required (`public` or `confidential`)")),
+        (Some(ClientType::Public), None) | (None, Some(AuthMethod::None)) => {
+            Ok((ClientType::Public, AuthMethod::None))
+        }
+        (Some(ClientType::Confidential), None) => {
+            Ok((ClientType::Confidential, AuthMethod::ClientSecretBasic))
+        }
+        (None, Some(m)) => Ok((ClientType::Confidential, m)),
+        (Some(ClientType::Public), Some(AuthMethod::None)) => Ok((ClientType::Public, AuthMethod::None)),
+        (Some(ClientType::Public), Some(_)) => Err(bad(
+            "a public client cannot authenticate with a secret: token_endpoint_auth_method must be none",
+        )),
+        (Some(ClientType::Confidential), Some(AuthMethod::None)) => Err(bad(
+            "a confidential client authenticates with its secret: token_endpoint_auth_method \
+             must be client_secret_basic or client_secret_post",
+        )),
+        (Some(ClientType::Confidential), Some(m)) => Ok((ClientType::Confidential, m)),
+    }
+}
+
+/// The type is immutable: a change request is refused and nothing is written.
+pub fn check_type_unchanged(
+    current: ClientType,
+    requested: Option<&str>,
+) -> Result<(), MetadataError> {
+    match requested {
+        None => Ok(()),
+        Some(r) if r == current.as_str() => Ok(()),
+        Some(_) => Err(MetadataError::InvalidClientMetadata(
+            "client_type cannot be changed after registration; register a new application".into(),
+        )),
+    }
+}
+
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Policy row "client_credentials grant": public clients cannot hold it (they have no credentials).
+pub fn check_grant_types(client_type: ClientType, grants: &[String]) -> Result<(), MetadataError> {
+    let bad = |m: String| MetadataError::InvalidClientMetadata(m);
+    if grants.is_empty() {
+        return Err(bad("grant_types must not be empty".into()));
+    }
+    for g in grants {
+        match g.as_str() {
+            GRANT_AUTHORIZATION_CODE | GRANT_REFRESH_TOKEN | GRANT_DEVICE_CODE => {}
+            GRANT_CLIENT_CREDENTIALS if client_type == ClientType::Confidential => {}
+            GRANT_CLIENT_CREDENTIALS => {
+                return Err(bad(
+                    "a public client cannot use client_credentials: it has no credentials".into(),
+                ))
+            }
+            "implicit" | "password" => {
+                return Err(bad(format!(
+                    "grant type `{g}` is not supported (OAuth 2.0 Security BCP)"
+                )))
+            }
+            other => return Err(bad(format!("unsupported grant type `{other}`"))),
+        }
+    }
+    if grants.iter().any(|g| g == GRANT_REFRESH_TOKEN)
+        && !grants
+            .iter()
+            .any(|g| g == GRANT_AUTHORIZATION_CODE || g == GRANT_DEVICE_CODE)
+    {
+        return Err(bad(
+            "refresh_token needs authorization_code or the device_code grant".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Policy rows "redirect_uri schemes at registration" and "other plain-http redirect URIs".
+///
+/// - `https` for everyone;
+/// - loopback `http` (`127.0.0.1`, `[::1]`, `localhost`) for everyone (RFC 8252 §7.3, §8.3);
+/// - a private-use scheme such as `com.example.app:/cb` for public (native) clients only
+///   (RFC 8252 §7.1: reverse domain name with at least one dot);
+/// - never a fragment (RFC 6749 §3.1.2), a wildcard, a relative URI, credentials in the URI, any
+///   other plain `http`, or a dangerous scheme (`javascript:`, `data:`, `file:`, …).
+pub fn check_redirect_uri(client_type: ClientType, uri: &str) -> Result<(), MetadataError> {
+    let bad = |m: &str| MetadataError::InvalidRedirectUri(format!("{uri}: {m}"));
+    if uri.is_empty() || uri.len() > 2000 {
+        return Err(bad("must be between 1 and 2000 characters"));
+    }
+    if uri.contains('*') {
+        return Err(bad("wildcards are not allowed"));
+    }
+    if uri.contains('#') {
+        return Err(bad("must not contain a fragment"));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not contain whitespace"));
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| bad("must be an absolute URI"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    match parsed.scheme() {
+        "https" => {
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err(bad("https URI needs a host"));
+            }
+            Ok(())
+        }
+        "http" => match parsed.host_str() {
+            Some(h) if is_loopback_host(h) => Ok(()),
+            _ => Err(bad(
+                "plain http is only allowed for loopback (127.0.0.1, [::1], localhost)",
+            )),
+        },
+        scheme if is_private_use_scheme(scheme) => match client_type {
+            ClientType::Public => Ok(()),
+            ClientType::Confidential => Err(bad(
+                "private-use URI schemes are for native (public) clients; use https",
+            )),
+        },
+        _ => Err(bad(
+            "scheme not allowed: use https, loopback http or a reverse-domain private-use scheme",
+        )),
+    }
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "[::1]" | "::1" | "localhost")
+}
+
+/// RFC 8252 §7.1: a private-use scheme is a reverse domain name (it contains a dot), which rules
+/// out `javascript`, `data`, `file`, `ftp`, `ws` and the like.
+fn is_private_use_scheme(scheme: &str) -> bool {
+    const NEVER: &[&str] = &[
+        "javascript",
+        "data",
+        "file",
+        "vbscript",
+        "blob",
+        "about",
+        "ftp",
+        "ws",
+        "wss",
+    ];
+    scheme.contains('.')
+        && !NEVER.contains(&scheme)
+        && scheme.split('.').all(|label| !label.is_empty())
+}
+
+/// Post-logout redirect URIs follow the same scheme rules as redirect URIs.
+pub fn check_post_logout_redirect_uri(
+    client_type: ClientType,
+    uri: &str,
+) -> Result<(), MetadataError> {
+    check_redirect_uri(client_type, uri)
+}

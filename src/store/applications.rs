@@ -1,0 +1,180 @@
+//! Registered applications (OAuth clients).
+
+use super::{from_json_list, to_json_list, Result, Store, StoreError};
+use crate::oauth::policy::{AuthMethod, ClientType};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Application {
+    pub id: String,
+    pub client_id: String,
+    pub owner_id: String,
+    pub client_name: String,
+    pub client_type: ClientType,
+    pub token_endpoint_auth_method: AuthMethod,
+    /// HMAC of the client secret: `Some` exactly for confidential clients.
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scope: String,
+    pub id_token_signed_response_alg: String,
+    pub dpop_bound_access_tokens: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    client_id: String,
+    owner_id: String,
+    client_name: String,
+    client_type: String,
+    token_endpoint_auth_method: String,
+    secret_hash: Option<String>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    scope: String,
+    id_token_signed_response_alg: String,
+    dpop_bound_access_tokens: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<Row> for Application {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("application {}: {what}", r.id));
+        Ok(Application {
+            client_type: ClientType::parse(&r.client_type).ok_or_else(|| corrupt("client_type"))?,
+            token_endpoint_auth_method: AuthMethod::parse(&r.token_endpoint_auth_method)
+                .ok_or_else(|| corrupt("token_endpoint_auth_method"))?,
+            redirect_uris: from_json_list(&r.redirect_uris)?,
+            post_logout_redirect_uris: from_json_list(&r.post_logout_redirect_uris)?,
+            grant_types: from_json_list(&r.grant_types)?,
+            dpop_bound_access_tokens: r.dpop_bound_access_tokens != 0,
+            id: r.id,
+            client_id: r.client_id,
+            owner_id: r.owner_id,
+            client_name: r.client_name,
+            secret_hash: r.secret_hash,
+            scope: r.scope,
+            id_token_signed_response_alg: r.id_token_signed_response_alg,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub async fn insert(store: &Store, a: &Application) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO applications (id, client_id, owner_id, client_name, client_type, \
+         token_endpoint_auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
+         grant_types, scope, id_token_signed_response_alg, dpop_bound_access_tokens, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&a.id)
+    .bind(&a.client_id)
+    .bind(&a.owner_id)
+    .bind(&a.client_name)
+    .bind(a.client_type.as_str())
+    .bind(a.token_endpoint_auth_method.as_str())
+    .bind(&a.secret_hash)
+    .bind(to_json_list(&a.redirect_uris))
+    .bind(to_json_list(&a.post_logout_redirect_uris))
+    .bind(to_json_list(&a.grant_types))
+    .bind(&a.scope)
+    .bind(&a.id_token_signed_response_alg)
+    .bind(a.dpop_bound_access_tokens as i64)
+    .bind(a.created_at)
+    .bind(a.updated_at)
+    .execute(&store.pool)
+    .await?;
+    Ok(())
+}
+
+/// Writes the mutable metadata. `client_type` and `secret_hash` are deliberately not columns of
+/// this statement: the type never changes and the secret only through [`set_secret_hash`].
+pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE applications SET client_name = $2, token_endpoint_auth_method = $3, \
+         redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scope = $7, \
+         id_token_signed_response_alg = $8, dpop_bound_access_tokens = $9, updated_at = $10 \
+         WHERE id = $1 AND owner_id = $11",
+    )
+    .bind(&a.id)
+    .bind(&a.client_name)
+    .bind(a.token_endpoint_auth_method.as_str())
+    .bind(to_json_list(&a.redirect_uris))
+    .bind(to_json_list(&a.post_logout_redirect_uris))
+    .bind(to_json_list(&a.grant_types))
+    .bind(&a.scope)
+    .bind(&a.id_token_signed_response_alg)
+    .bind(a.dpop_bound_access_tokens as i64)
+    .bind(a.updated_at)
+    .bind(&a.owner_id)
+    .execute(&store.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces a confidential client's secret hash; the old secret stops working at once.
+pub async fn set_secret_hash(
+    store: &Store,
+    owner_id: &str,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE applications SET secret_hash = $3, updated_at = $4 \
+         WHERE id = $1 AND owner_id = $2 AND client_type = 'confidential'",
+    )
+    .bind(id)
+    .bind(owner_id)
+    .bind(hash)
+    .bind(now)
+    .execute(&store.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An application owned by `owner_id`; another owner's application is simply not found.
+pub async fn owned(store: &Store, owner_id: &str, id: &str) -> Result<Option<Application>> {
+    let row: Option<Row> =
+        sqlx::query_as("SELECT * FROM applications WHERE id = $1 AND owner_id = $2")
+            .bind(id)
+            .bind(owner_id)
+            .fetch_optional(&store.pool)
+            .await?;
+    row.map(Application::try_from).transpose()
+}
+
+pub async fn list_owned(store: &Store, owner_id: &str) -> Result<Vec<Application>> {
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT * FROM applications WHERE owner_id = $1 ORDER BY created_at, id")
+            .bind(owner_id)
+            .fetch_all(&store.pool)
+            .await?;
+    rows.into_iter().map(Application::try_from).collect()
+}
+
+pub async fn by_client_id(store: &Store, client_id: &str) -> Result<Option<Application>> {
+    let row: Option<Row> = sqlx::query_as("SELECT * FROM applications WHERE client_id = $1")
+        .bind(client_id)
+        .fetch_optional(&store.pool)
+        .await?;
+    row.map(Application::try_from).transpose()
+}
+
+/// Deletes the application; rows that reference it (codes, grants, tokens) go with it through
+/// `ON DELETE CASCADE`, which revokes its tokens.
+pub async fn delete_owned(store: &Store, owner_id: &str, id: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM applications WHERE id = $1 AND owner_id = $2")
+        .bind(id)
+        .bind(owner_id)
+        .execute(&store.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,176 @@
+//! The store: one query layer that serves both PostgreSQL and SQLite.
+//!
+//! Why one layer rather than a trait with two implementations: logi's queries are plain SQL that
+//! both engines understand, so writing each feature's queries twice would only create room for
+//! the two backends to drift apart. Every query goes through sqlx's `Any` driver and follows a few
+//! portable conventions, which the migrations in `migrations/` (one set, used by both) respect:
+//!
+//! - placeholders are `$1, $2, …` (SQLite reads `$N` as positional);
+//! - identifiers are random `TEXT`; times are `BIGINT` Unix seconds; flags are `BIGINT` 0/1;
+//!   lists are JSON arrays in `TEXT` columns; only `BIGINT` and `TEXT` cross the boundary;
+//! - concurrency-sensitive steps are a single conditional `UPDATE … WHERE …` whose affected-row
+//!   count decides who won, or `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, both atomic on
+//!   both engines (no read-then-write);
+//! - SQLite runs in WAL mode with one pooled connection (one writer, as SQLite wants), so its
+//!   transactions never deadlock on lock upgrades; PostgreSQL gets a pool of several connections.
+//!
+//! Each aggregate has its own submodule with free functions taking `&Store`.
+
+pub mod applications;
+pub mod developer_tokens;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    AnyPool, ConnectOptions, Executor,
+};
+
+/// The migrations, embedded at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database_url: {0}")]
+    Url(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// A unique-constraint violation (e.g. a duplicate email).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(e) => e
+                .as_database_error()
+                .map(|d| d.is_unique_violation())
+                .unwrap_or(false),
+            _ => false,
+        }
+    }
+
+    /// The database could not be reached (as opposed to a query failing).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl Store {
+    /// Opens the database named by `url`, creating the SQLite file (and its folder) if needed.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(
+                "must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url_with_create(url)?;
+                let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = NORMAL",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA busy_timeout = 5000",
+                            ] {
+                                conn.execute(pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+                AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        Ok(Store { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Readiness: a round trip to the database.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// `sqlite://data/logi.db` → `sqlite://data/logi.db?mode=rwc`, creating `data/`.
+fn sqlite_url_with_create(url: &str) -> Result<String> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Url(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+    }
+    Ok(if query.contains("mode=") {
+        url.to_string()
+    } else if query.is_empty() {
+        format!("sqlite://{path}?mode=rwc")
+    } else {
+        format!("sqlite://{path}?{query}&mode=rwc")
+    })
+}
+
+/// Lists are stored as JSON arrays in TEXT columns.
+pub(crate) fn to_json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list column: {e}")))
+}

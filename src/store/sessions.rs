@@ -1,0 +1,55 @@
+//! Browser sessions. Only the SHA-256 of the cookie value is stored.
+
+use super::{Result, Store};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Session {
+    pub id_hash: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert(store: &Store, s: &Session) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&s.id_hash)
+    .bind(&s.user_id)
+    .bind(s.auth_time)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .execute(&store.pool)
+    .await?;
+    Ok(())
+}
+
+/// The live session with this id hash, if any.
+pub async fn active(store: &Store, id_hash: &str, now: i64) -> Result<Option<Session>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&store.pool)
+            .await?,
+    )
+}
+
+pub async fn delete(store: &Store, id_hash: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(id_hash)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Housekeeping: drops expired sessions.
+pub async fn delete_expired(store: &Store, now: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&store.pool)
+        .await?
+        .rows_affected())
+}

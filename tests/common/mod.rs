@@ -1,0 +1,254 @@
+//! Test harness: every test spawns the real server on a free port with its own database.
+//!
+//! The backend comes from `LOGI_TEST_DATABASE_URL`: unset means a fresh SQLite file per test;
+//! a `postgres://…` URL names a server on which each test creates (and finally drops) its own
+//! database. CI runs the whole suite once per backend.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use logi::{config::Config, crypto::random_token, server};
+use reqwest::{redirect, Client, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub state: logi::http::AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pg_database: Option<(String, String)>,
+    data_dir: std::path::PathBuf,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn backend_url() -> Option<String> {
+    std::env::var("LOGI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+}
+
+/// `postgres://host/db?x` → (`postgres://host/{name}?x`)
+fn with_database(url: &str, name: &str) -> String {
+    let (head, query) = url
+        .split_once('?')
+        .map(|(h, q)| (h, format!("?{q}")))
+        .unwrap_or((url, String::new()));
+    let base = match head.rsplit_once('/') {
+        Some((b, _)) if b.contains("//") && !b.ends_with('/') => b.to_string(),
+        _ => head.trim_end_matches('/').to_string(),
+    };
+    format!("{base}/{name}{query}")
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        sqlx::any::install_default_drivers();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!(
+            "{}_{}_{}",
+            std::process::id(),
+            n,
+            random_token(4).to_lowercase().replace(['-', '_'], "x")
+        );
+        let data_dir = std::env::temp_dir().join(format!("logi-test-{tag}"));
+        std::fs::create_dir_all(&data_dir).expect("temp dir");
+        let mut config = Config::default();
+        let mut pg_database = None;
+        config.database_url = match backend_url() {
+            Some(admin) => {
+                let name = format!("logi_t_{tag}");
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .expect("connect to PostgreSQL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let url = with_database(&admin, &name);
+                pg_database = Some((admin, name));
+                config.database_max_connections = 8;
+                url
+            }
+            None => format!("sqlite://{}", data_dir.join("logi.db").display()),
+        };
+        config.data_dir = data_dir.clone();
+        config.master_key = logi::config::Secret(random_token(32));
+        tweak(&mut config);
+
+        let listener = server::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let base = format!("http://127.0.0.1:{port}");
+        config.issuer = base.clone();
+        config.bind = format!("127.0.0.1:{port}");
+        let state = server::prepare(config).await.expect("server starts");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let _ = server::serve(served, listener, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestApp {
+            base,
+            state,
+            shutdown: Some(tx),
+            pg_database,
+            data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
+    pub fn browser(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// A plain API client.
+    pub fn api(&self) -> Client {
+        Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// Fetches `path` and returns the CSRF token of its form.
+    pub async fn csrf(&self, browser: &Client, path: &str) -> String {
+        let page = browser
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("body");
+        form_value(&page, "csrf_token").expect("page has a csrf_token")
+    }
+
+    /// Signs up a new account in `browser` (which ends up signed in).
+    pub async fn signup(&self, browser: &Client, email: &str, password: &str) -> reqwest::Response {
+        let csrf = self.csrf(browser, "/signup").await;
+        browser
+            .post(self.url("/signup"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("name", "Test User"),
+                ("csrf_token", &csrf),
+            ])
+            .send()
+            .await
+            .expect("signup")
+    }
+
+    pub async fn login(&self, browser: &Client, email: &str, password: &str) -> reqwest::Response {
+        let csrf = self.csrf(browser, "/login").await;
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &csrf),
+            ])
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// A new account with a developer token; returns the token.
+    pub async fn developer(&self, email: &str) -> String {
+        let browser = self.browser();
+        let r = self.signup(&browser, email, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "signup redirects");
+        let r = self
+            .api()
+            .post(self.url("/developer/tokens"))
+            .json(&json!({ "email": email, "password": PASSWORD, "name": "tests" }))
+            .send()
+            .await
+            .expect("mint");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.expect("json");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    /// Registers an application; panics unless it is created.
+    pub async fn register(&self, token: &str, metadata: Value) -> Value {
+        let r = self.post_app(token, &metadata).await;
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "registration failed: {body}");
+        body
+    }
+
+    pub async fn post_app(&self, token: &str, metadata: &Value) -> reqwest::Response {
+        self.api()
+            .post(self.url("/developer/applications"))
+            .bearer_auth(token)
+            .json(metadata)
+            .send()
+            .await
+            .expect("register")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some((admin, name)) = self.pg_database.take() {
+            // Drop the per-test database from a separate thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("rt");
+                rt.block_on(async move {
+                    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The `value` of the form input named `name` in an HTML page.
+pub fn form_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+            .replace("&#x3d;", "="),
+    )
+}
+
+pub fn unique_email(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}@example.com",
+        random_token(6).to_lowercase().replace(['-', '_'], "x")
+    )
+}
