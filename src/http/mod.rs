@@ -2,6 +2,7 @@
 //! extractors in `extract`, errors in `error`, page rendering and CSRF in `pages`.
 
 pub mod accounts;
+pub mod console;
 pub mod developer_api;
 pub mod error;
 pub mod extract;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(accounts::router())
         .merge(developer_api::router())
+        .merge(console::router())
         .merge(ops::router())
         .route("/assets/logi.css", get(pages::stylesheet))
         .fallback(not_found)

@@ -31,6 +31,10 @@ fn env() -> &'static Environment<'static> {
             ("signup.html", include_str!("../../templates/signup.html")),
             ("home.html", include_str!("../../templates/home.html")),
             ("error.html", include_str!("../../templates/error.html")),
+            (
+                "developer.html",
+                include_str!("../../templates/developer.html"),
+            ),
         ] {
             // The templates are compiled into the binary; a syntax error fails the test suite.
             if let Err(e) = env.add_template(name, source) {

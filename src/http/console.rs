@@ -1,0 +1,207 @@
+//! `/developer`: the browser console, the developer API over HTML forms behind the login session.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Router,
+};
+use minijinja::context;
+
+use super::{
+    accounts::current_user,
+    developer_api::application_json,
+    error::PageError,
+    extract::Params,
+    pages::{self, html, render, Csrf},
+    AppState,
+};
+use crate::{
+    crypto::now,
+    developer::applications::{self as apps, MetadataInput},
+    oauth::policy::{ClientType, MetadataError},
+    store::{self, users::User},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/developer", get(console))
+        .route("/developer/console/applications", post(create))
+        .route("/developer/console/{id}/delete", post(delete))
+        .route("/developer/console/{id}/rotate_secret", post(rotate))
+}
+
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Result<User, Response>, PageError> {
+    Ok(match current_user(state, headers).await? {
+        Some((_, user)) => Ok(user),
+        None => Err(Redirect::to("/login?next=/developer").into_response()),
+    })
+}
+
+struct Shown<'a> {
+    created: Option<&'a store::applications::Application>,
+    secret: Option<&'a str>,
+    error: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    status: StatusCode,
+    shown: Shown<'_>,
+) -> Result<Response, PageError> {
+    let csrf = Csrf::for_request(state, headers);
+    let applications: Vec<_> = store::applications::list_owned(&state.store, &user.id)
+        .await?
+        .iter()
+        .map(|a| application_json(a, None))
+        .collect();
+    let body = render(
+        "developer.html",
+        context! {
+            wide => true,
+            email => &user.email,
+            csrf_token => &csrf.token,
+            applications,
+            created => shown.created.map(|a| application_json(a, None)),
+            secret => shown.secret,
+            error => shown.error,
+        },
+    )?;
+    Ok(csrf.apply(html(status, body)))
+}
+
+async fn console(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    let user = match signed_in(&state, &headers).await? {
+        Ok(u) => u,
+        Err(redirect) => return Ok(redirect),
+    };
+    page(
+        &state,
+        &headers,
+        &user,
+        StatusCode::OK,
+        Shown {
+            created: None,
+            secret: None,
+            error: None,
+        },
+    )
+    .await
+}
+
+/// Checks the session and the CSRF token of a console form.
+async fn form_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Result<(User, Params), Response>, PageError> {
+    let params = Params::from_form(headers, body)
+        .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
+    pages::verify_csrf(state, headers, params.get("csrf_token"))?;
+    Ok(signed_in(state, headers).await?.map(|u| (u, params)))
+}
+
+fn words(v: Option<&str>) -> Option<Vec<String>> {
+    v.map(|s| s.split_whitespace().map(String::from).collect())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (user, params) = match form_user(&state, &headers, &body).await? {
+        Ok(x) => x,
+        Err(redirect) => return Ok(redirect),
+    };
+    let input = MetadataInput {
+        client_name: params.get("client_name").map(String::from),
+        client_type: params.get("client_type").map(String::from),
+        redirect_uris: Some(words(params.get("redirect_uris")).unwrap_or_default()),
+        grant_types: words(params.get("grant_types")),
+        scope: params.get("scope").map(String::from),
+        ..MetadataInput::default()
+    };
+    let registered = match apps::register(input, &user.id, &state.keys, now()) {
+        Ok(r) => r,
+        Err(MetadataError::InvalidRedirectUri(e) | MetadataError::InvalidClientMetadata(e)) => {
+            let shown = Shown {
+                created: None,
+                secret: None,
+                error: Some(e),
+            };
+            return page(&state, &headers, &user, StatusCode::BAD_REQUEST, shown).await;
+        }
+    };
+    store::applications::insert(&state.store, &registered.application).await?;
+    let shown = Shown {
+        created: Some(&registered.application),
+        secret: registered.client_secret.as_deref(),
+        error: None,
+    };
+    page(&state, &headers, &user, StatusCode::CREATED, shown).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (user, _) = match form_user(&state, &headers, &body).await? {
+        Ok(x) => x,
+        Err(redirect) => return Ok(redirect),
+    };
+    if !store::applications::delete_owned(&state.store, &user.id, &id).await? {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such application.",
+        ));
+    }
+    Ok(Redirect::to("/developer").into_response())
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let (user, _) = match form_user(&state, &headers, &body).await? {
+        Ok(x) => x,
+        Err(redirect) => return Ok(redirect),
+    };
+    let not_found = || PageError::new(StatusCode::NOT_FOUND, "Not found", "No such application.");
+    let app = store::applications::owned(&state.store, &user.id, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    if app.client_type != ClientType::Confidential {
+        return Err(PageError::bad_request("Public clients have no secret."));
+    }
+    let secret = apps::new_client_secret();
+    if !store::applications::set_secret_hash(
+        &state.store,
+        &user.id,
+        &id,
+        &state.keys.hash_secret(&secret),
+        now(),
+    )
+    .await?
+    {
+        return Err(not_found());
+    }
+    let shown = Shown {
+        created: Some(&app),
+        secret: Some(&secret),
+        error: None,
+    };
+    page(&state, &headers, &user, StatusCode::OK, shown).await
+}
