@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use aws_lc_rs::{hkdf, hmac, rand::SecureRandom};
+use aws_lc_rs::{aead, hkdf, hmac, rand::SecureRandom};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
 use crate::config::Config;
@@ -20,6 +20,8 @@ use crate::config::Config;
 pub struct ServerKeys {
     secret_hash: hmac::Key,
     csrf: hmac::Key,
+    /// AES-256-GCM key for private signing keys at rest.
+    key_encryption: aead::LessSafeKey,
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -71,6 +73,11 @@ impl ServerKeys {
         ServerKeys {
             secret_hash: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"secret-hash")),
             csrf: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"csrf")),
+            key_encryption: aead::LessSafeKey::new(
+                // A 32-byte key is always valid for AES-256-GCM.
+                aead::UnboundKey::new(&aead::AES_256_GCM, &derive(b"signing-key-encryption"))
+                    .expect("32-byte AES key"),
+            ),
         }
     }
 
@@ -97,6 +104,44 @@ impl ServerKeys {
             return false;
         };
         hmac::verify(&self.csrf, cookie_value.as_bytes(), &tag).is_ok()
+    }
+}
+
+impl ServerKeys {
+    /// Encrypts `plain` (a private key) with AES-256-GCM; `label` (the key id) is bound as AAD.
+    pub fn encrypt(&self, label: &str, plain: &[u8]) -> String {
+        let nonce_bytes = random_bytes(aead::NONCE_LEN);
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        nonce.copy_from_slice(&nonce_bytes);
+        let mut data = plain.to_vec();
+        // Sealing only fails for inputs larger than GCM allows; private keys are tiny.
+        self.key_encryption
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(label.as_bytes()),
+                &mut data,
+            )
+            .expect("AES-GCM seal");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Decrypts what [`encrypt`](Self::encrypt) produced; `None` when the data or the master
+    /// key is wrong.
+    pub fn decrypt(&self, label: &str, sealed: &str) -> Option<Vec<u8>> {
+        let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if raw.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
+            return None;
+        }
+        let (nonce, rest) = raw.split_at(aead::NONCE_LEN);
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut data = rest.to_vec();
+        let plain = self
+            .key_encryption
+            .open_in_place(nonce, aead::Aad::from(label.as_bytes()), &mut data)
+            .ok()?;
+        Some(plain.to_vec())
     }
 }
 

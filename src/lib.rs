@@ -15,6 +15,7 @@ pub mod config;
 pub mod crypto;
 pub mod developer;
 pub mod http;
+pub mod keys;
 pub mod oauth;
 pub mod server;
 pub mod store;

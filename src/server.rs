@@ -16,6 +16,8 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error(transparent)]
     MasterKey(#[from] crate::crypto::MasterKeyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -31,7 +33,8 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let keys = ServerKeys::load(&config)?;
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     store.migrate().await?;
-    Ok(AppState::new(config, store, keys))
+    let signer = crate::keys::current_signer(&store, &keys, crate::crypto::now()).await?;
+    Ok(AppState::new(config, store, keys, signer))
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.

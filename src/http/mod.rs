@@ -6,6 +6,7 @@ pub mod console;
 pub mod developer_api;
 pub mod error;
 pub mod extract;
+pub mod oauth;
 pub mod ops;
 pub mod pages;
 
@@ -36,10 +37,17 @@ pub struct AppState {
     pub keys: Arc<ServerKeys>,
     pub hasher: PasswordHasherPool,
     pub metrics: PrometheusHandle,
+    /// The access-token signing key.
+    pub signer: Arc<crate::keys::Signer>,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, keys: ServerKeys) -> Self {
+    pub fn new(
+        config: Config,
+        store: Store,
+        keys: ServerKeys,
+        signer: Arc<crate::keys::Signer>,
+    ) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -49,6 +57,7 @@ impl AppState {
             keys: Arc::new(keys),
             hasher: PasswordHasherPool::new(cores),
             metrics: ops::prometheus(),
+            signer,
         }
     }
 }
@@ -63,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(developer_api::router())
         .merge(console::router())
+        .merge(oauth::router())
         .merge(ops::router())
         .route("/assets/logi.css", get(pages::stylesheet))
         .fallback(not_found)

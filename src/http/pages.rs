@@ -31,6 +31,7 @@ fn env() -> &'static Environment<'static> {
             ("signup.html", include_str!("../../templates/signup.html")),
             ("home.html", include_str!("../../templates/home.html")),
             ("error.html", include_str!("../../templates/error.html")),
+            ("consent.html", include_str!("../../templates/consent.html")),
             (
                 "developer.html",
                 include_str!("../../templates/developer.html"),

@@ -1,3 +1,9 @@
-//! The OAuth 2.0 protocol, free of HTTP types.
+//! The OAuth 2.0 protocol, free of HTTP types; functions take the current time as an argument.
 
+pub mod authorize;
+pub mod error;
+pub mod grants;
+pub mod pkce;
 pub mod policy;
+pub mod scope;
+pub mod tokens;

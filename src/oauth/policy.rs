@@ -244,3 +244,187 @@ pub fn check_post_logout_redirect_uri(
 ) -> Result<(), MetadataError> {
     check_redirect_uri(client_type, uri)
 }
+
+// ---------------------------------------------------------------------------------------------
+// At the endpoints
+// ---------------------------------------------------------------------------------------------
+
+use crate::{
+    crypto::ServerKeys,
+    oauth::error::{ErrorCode, OAuthError},
+    store::applications::Application,
+};
+
+/// The credentials a request to `/oauth/token` or `/oauth/revoke` presented.
+#[derive(Debug, Default)]
+pub struct PresentedCredentials {
+    /// From `Authorization: Basic` (already form-decoded per RFC 6749 §2.3.1).
+    pub basic: Option<(String, String)>,
+    pub client_id_param: Option<String>,
+    pub client_secret_param: Option<String>,
+}
+
+impl PresentedCredentials {
+    /// The client the request claims to be: both places must agree when both are used.
+    pub fn client_id(&self) -> Result<&str, OAuthError> {
+        let tried_basic = self.basic.is_some();
+        match (&self.basic, &self.client_id_param) {
+            (Some((id, _)), Some(param)) if id != param => Err(OAuthError::invalid_request(
+                "client_id in the body differs from the one in the Authorization header",
+            )
+            .with_basic_challenge(tried_basic)),
+            (Some((id, _)), _) => Ok(id),
+            (None, Some(param)) => Ok(param),
+            (None, None) => Err(OAuthError::invalid_client(
+                "client authentication is required",
+            )),
+        }
+    }
+}
+
+/// Policy rows "client authentication", "HTTP Basic header present" and "client_secret
+/// parameter present".
+///
+/// - Public clients identify with `client_id` in the body and nothing else. A Basic header or a
+///   `client_secret` parameter is refused with `invalid_client` (downgrade defence: a public
+///   client presenting a secret means someone is confused about what the client is).
+/// - Confidential clients use exactly the method they registered; the secret is compared in
+///   constant time (HMAC verify).
+/// - Using two methods at once is refused (RFC 6749 §2.3).
+pub fn authenticate_client(
+    app: &Application,
+    creds: &PresentedCredentials,
+    keys: &ServerKeys,
+) -> Result<(), OAuthError> {
+    let tried_basic = creds.basic.is_some();
+    let fail = |d: &str| OAuthError::invalid_client(d).with_basic_challenge(tried_basic);
+    if tried_basic && creds.client_secret_param.is_some() {
+        return Err(
+            OAuthError::invalid_request("use one client authentication method, not two")
+                .with_basic_challenge(true),
+        );
+    }
+    match (app.client_type, app.token_endpoint_auth_method) {
+        (ClientType::Public, _) => {
+            if tried_basic {
+                return Err(fail(
+                    "public clients authenticate with client_id only: HTTP Basic is refused",
+                ));
+            }
+            if creds.client_secret_param.is_some() {
+                return Err(fail(
+                    "public clients have no secret: client_secret is refused",
+                ));
+            }
+            Ok(())
+        }
+        (ClientType::Confidential, method) => {
+            let secret = match (method, &creds.basic, &creds.client_secret_param) {
+                (AuthMethod::ClientSecretBasic, Some((_, secret)), None) => secret,
+                (AuthMethod::ClientSecretPost, None, Some(secret)) => secret,
+                (AuthMethod::ClientSecretBasic, _, _) => {
+                    return Err(fail("this client is registered for client_secret_basic"))
+                }
+                (AuthMethod::ClientSecretPost, _, _) => {
+                    return Err(fail("this client is registered for client_secret_post"))
+                }
+                (AuthMethod::None, _, _) => return Err(fail("client misconfigured")),
+            };
+            match &app.secret_hash {
+                Some(hash) if keys.verify_secret(secret, hash) => Ok(()),
+                _ => Err(fail("client authentication failed")),
+            }
+        }
+    }
+}
+
+/// Policy rows "PKCE" and "code_challenge_method=plain": public clients must send a challenge;
+/// anyone who sends one must use `S256`. A missing method means `plain` (RFC 7636 §4.3) and is
+/// refused like `plain` itself.
+pub fn check_pkce(
+    client_type: ClientType,
+    challenge: Option<&str>,
+    method: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    match (challenge, method) {
+        (None, None) => match client_type {
+            ClientType::Public => Err(OAuthError::invalid_request(
+                "public clients must use PKCE: code_challenge is required",
+            )),
+            ClientType::Confidential => Ok(None),
+        },
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "code_challenge_method without code_challenge",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_request(
+            "code_challenge_method is missing, which means plain; only S256 is allowed",
+        )),
+        (Some(_), Some(m)) if m != "S256" => Err(OAuthError::invalid_request(
+            "only code_challenge_method=S256 is allowed",
+        )),
+        (Some(c), Some(_)) if !super::pkce::is_valid_verifier_or_challenge(c) => Err(
+            OAuthError::invalid_request("code_challenge must be 43 to 128 base64url characters"),
+        ),
+        (Some(c), Some(_)) => Ok(Some(c.to_string())),
+    }
+}
+
+/// Policy row "client_credentials grant", and the general rule that a client uses only the
+/// grant types it registered.
+pub fn check_grant_allowed(app: &Application, grant_type: &str) -> Result<(), OAuthError> {
+    if grant_type == GRANT_CLIENT_CREDENTIALS && app.client_type == ClientType::Public {
+        return Err(OAuthError::unauthorized_client(
+            "public clients cannot use client_credentials",
+        ));
+    }
+    if !app.grant_types.iter().any(|g| g == grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client is not registered for {grant_type}"
+        )));
+    }
+    Ok(())
+}
+
+/// Policy row "refresh tokens": issued to clients registered for the refresh_token grant when
+/// the granted scope includes `offline_access`; rotated on every use for both types.
+pub fn issues_refresh_token(app: &Application, granted: &[String]) -> bool {
+    app.grant_types.iter().any(|g| g == GRANT_REFRESH_TOKEN)
+        && granted.iter().any(|s| s == "offline_access")
+}
+
+/// Policy row "/oauth/introspect": confidential clients only.
+pub fn may_introspect(app: &Application) -> Result<(), OAuthError> {
+    match app.client_type {
+        ClientType::Confidential => Ok(()),
+        ClientType::Public => Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "public clients cannot introspect",
+        )),
+    }
+}
+
+/// Redirect URI matching at `/oauth/authorize` and `/oauth/token`: exact string equality,
+/// except that the port of a loopback IP redirect URI may differ (RFC 8252 §7.3).
+pub fn redirect_uri_matches(registered: &[String], presented: &str) -> bool {
+    registered
+        .iter()
+        .any(|r| r == presented || loopback_equal_but_port(r, presented))
+}
+
+fn loopback_equal_but_port(registered: &str, presented: &str) -> bool {
+    let (Ok(r), Ok(p)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
+        return false;
+    };
+    let loopback_ip = |u: &url::Url| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"))
+    };
+    loopback_ip(&r)
+        && loopback_ip(&p)
+        && r.host_str() == p.host_str()
+        && r.path() == p.path()
+        && r.query() == p.query()
+        && r.username().is_empty()
+        && p.username().is_empty()
+        && p.password().is_none()
+        && p.fragment().is_none()
+}

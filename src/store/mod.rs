@@ -18,6 +18,8 @@
 
 pub mod applications;
 pub mod developer_tokens;
+pub mod keys;
+pub mod oauth;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

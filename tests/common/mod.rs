@@ -252,3 +252,150 @@ pub fn unique_email(prefix: &str) -> String {
         random_token(6).to_lowercase().replace(['-', '_'], "x")
     )
 }
+
+/// A PKCE pair (verifier, S256 challenge).
+pub fn pkce_pair() -> (String, String) {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use sha2::Digest;
+    let verifier = random_token(32);
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The query parameters of a redirect `Location`.
+pub fn location_params(r: &reqwest::Response) -> std::collections::HashMap<String, String> {
+    let location = r
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .expect("a redirect")
+        .to_str()
+        .expect("ascii");
+    let url = reqwest::Url::parse(location).expect("absolute redirect");
+    url.query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// An OAuth client registered by a fresh developer, and a signed-in end user.
+pub struct Rp {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub redirect_uri: String,
+    pub app_id: String,
+    pub dev_token: String,
+    pub user: Client,
+    pub user_email: String,
+}
+
+impl TestApp {
+    /// Registers `metadata` (plus a redirect URI when it has none) and signs up an end user.
+    pub async fn rp(&self, metadata: Value) -> Rp {
+        let dev_token = self.developer(&unique_email("dev")).await;
+        let mut metadata = metadata;
+        if metadata.get("redirect_uris").is_none() {
+            metadata["redirect_uris"] = json!(["https://rp.example/cb"]);
+        }
+        if metadata.get("client_name").is_none() {
+            metadata["client_name"] = json!("Test RP");
+        }
+        let created = self.register(&dev_token, metadata).await;
+        let user = self.browser();
+        let user_email = unique_email("user");
+        let r = self.signup(&user, &user_email, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        Rp {
+            client_id: created["client_id"].as_str().unwrap().to_string(),
+            client_secret: created["client_secret"].as_str().map(String::from),
+            redirect_uri: created["redirect_uris"][0].as_str().unwrap().to_string(),
+            app_id: created["id"].as_str().unwrap().to_string(),
+            dev_token,
+            user,
+            user_email,
+        }
+    }
+
+    /// GET /oauth/authorize with `extra` parameters on top of client_id, redirect_uri and
+    /// response_type=code.
+    pub async fn authorize(&self, rp: &Rp, extra: &[(&str, &str)]) -> reqwest::Response {
+        let mut q: Vec<(&str, &str)> = vec![
+            ("client_id", &rp.client_id),
+            ("redirect_uri", &rp.redirect_uri),
+            ("response_type", "code"),
+        ];
+        q.extend_from_slice(extra);
+        rp.user
+            .get(self.url("/oauth/authorize"))
+            .query(&q)
+            .send()
+            .await
+            .expect("authorize")
+    }
+
+    /// Answers the consent page in `r` with `decision`; returns the redirect to the client.
+    pub async fn decide(
+        &self,
+        rp: &Rp,
+        consent_page: reqwest::Response,
+        decision: &str,
+    ) -> reqwest::Response {
+        assert_eq!(
+            consent_page.status(),
+            StatusCode::OK,
+            "expected the consent page"
+        );
+        let page = consent_page.text().await.unwrap();
+        let csrf = form_value(&page, "csrf_token").expect("csrf");
+        let request_id = form_value(&page, "request_id").expect("request_id");
+        rp.user
+            .post(self.url("/oauth/consent"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("request_id", request_id.as_str()),
+                ("decision", decision),
+            ])
+            .send()
+            .await
+            .expect("consent")
+    }
+
+    /// Runs authorize → consent (when asked) → code with PKCE; returns (code, verifier).
+    pub async fn code(&self, rp: &Rp, scope: &str) -> (String, String) {
+        let (verifier, challenge) = pkce_pair();
+        let mut r = self
+            .authorize(
+                rp,
+                &[
+                    ("scope", scope),
+                    ("state", "st4te"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .await;
+        if r.status() == StatusCode::OK {
+            r = self.decide(rp, r, "allow").await;
+        }
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let params = location_params(&r);
+        assert_eq!(params.get("state").map(String::as_str), Some("st4te"));
+        assert_eq!(params.get("iss"), Some(&self.base));
+        (
+            params.get("code").expect("code in redirect").clone(),
+            verifier,
+        )
+    }
+
+    /// POST /oauth/token as `rp` (its secret by its registered method, Basic by default).
+    pub async fn token(&self, rp: &Rp, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        let req = self.api().post(self.url("/oauth/token"));
+        let req = match &rp.client_secret {
+            Some(secret) => req.basic_auth(&rp.client_id, Some(secret)),
+            None => {
+                form.push(("client_id", &rp.client_id));
+                req
+            }
+        };
+        req.form(&form).send().await.expect("token")
+    }
+}

@@ -1,0 +1,496 @@
+//! `/oauth/authorize`, `/oauth/consent`, `/oauth/token`, `/oauth/jwks`.
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use minijinja::context;
+
+use super::{
+    accounts::current_user,
+    error::{ApiError, PageError},
+    extract::Params,
+    pages::{self, html, render, Csrf},
+    AppState,
+};
+use crate::{
+    crypto::{now, random_token},
+    oauth::{
+        authorize::{self, AuthorizeError, AuthorizeParams, ValidRequest},
+        error::{ErrorCode, OAuthError},
+        grants::{self, GrantError, TokenRequest},
+        policy::{self, PresentedCredentials},
+        scope,
+        tokens::TokenContext,
+    },
+    store::{self, oauth::PendingRequest, sessions::Session, users::User},
+};
+
+/// How long a pending authorization request (waiting for login or consent) lives.
+const PENDING_TTL: i64 = 600;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/authorize", get(authorize_get).post(authorize_post))
+        .route("/oauth/consent", post(consent))
+        .route("/oauth/token", post(token))
+        .route("/oauth/jwks", get(jwks))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        let status = match e.code {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let api = ApiError::new(status, e.code.as_str(), e.description);
+        // RFC 6749 §5.2: a 401 after a Basic attempt carries the Basic challenge.
+        if e.basic_challenge && status == StatusCode::UNAUTHORIZED {
+            api.with_www_authenticate("Basic realm=\"logi\", charset=\"UTF-8\"")
+        } else {
+            api
+        }
+    }
+}
+
+impl From<GrantError> for ApiError {
+    fn from(e: GrantError) -> Self {
+        match e {
+            GrantError::OAuth(e) => e.into(),
+            GrantError::Store(e) => e.into(),
+            GrantError::Key(e) => ApiError::internal(e),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization endpoint
+// ---------------------------------------------------------------------------------------------
+
+fn authorize_params(p: &Params) -> AuthorizeParams {
+    let get = |k: &str| p.get(k).map(String::from);
+    AuthorizeParams {
+        client_id: get("client_id"),
+        redirect_uri: get("redirect_uri"),
+        response_type: get("response_type"),
+        scope: get("scope"),
+        state: get("state"),
+        nonce: get("nonce"),
+        code_challenge: get("code_challenge"),
+        code_challenge_method: get("code_challenge_method"),
+        prompt: get("prompt"),
+        max_age: get("max_age"),
+        login_hint: get("login_hint"),
+        request: get("request"),
+        request_uri: get("request_uri"),
+    }
+}
+
+async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let raw = uri.query().unwrap_or_default().as_bytes().to_vec();
+    authorize_entry(&state, &headers, Params::parse(&raw)).await
+}
+
+async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authorize_entry(&state, &headers, Params::from_form(&headers, &body)).await
+}
+
+async fn authorize_entry(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: Result<Params, super::extract::BadInput>,
+) -> Response {
+    let params = match params {
+        Ok(p) => p,
+        // Before the client and redirect URI are known, errors are pages (never redirects).
+        Err(e) => {
+            return PageError::bad_request(format!(
+                "The authorization request is malformed: {}.",
+                e.description
+            ))
+            .into_response()
+        }
+    };
+    let t = now();
+    // Coming back from the login page: the request was stored by the server.
+    let (request, resumed_at) =
+        match params.get("request_id") {
+            Some(id) => match store::oauth::pending(&state.store, id, t).await {
+                Ok(Some(p)) => match serde_json::from_str::<AuthorizeParams>(&p.params) {
+                    Ok(stored) => (stored, Some(p.created_at)),
+                    Err(e) => return PageError::internal(e).into_response(),
+                },
+                Ok(None) => return PageError::bad_request(
+                    "This sign-in request has expired. Go back to the application and start again.",
+                )
+                .into_response(),
+                Err(e) => return PageError::from(e).into_response(),
+            },
+            None => (authorize_params(&params), None),
+        };
+    match authorize(state, headers, request, resumed_at, t).await {
+        Ok(r) => r,
+        Err(e) => authorize_error(state, e),
+    }
+}
+
+fn authorize_error(state: &AppState, e: AuthorizeError) -> Response {
+    match e {
+        AuthorizeError::Fatal(message) => {
+            PageError::new(StatusCode::BAD_REQUEST, "Invalid request", message).into_response()
+        }
+        AuthorizeError::Store(e) => PageError::from(e).into_response(),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+        } => redirect_error(state, &redirect_uri, client_state.as_deref(), &error),
+    }
+}
+
+/// RFC 6749 §4.1.2.1 with RFC 9207 `iss`.
+fn redirect_error(
+    state: &AppState,
+    redirect_uri: &str,
+    client_state: Option<&str>,
+    error: &OAuthError,
+) -> Response {
+    let mut params = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_str()),
+    ];
+    if let Some(s) = client_state {
+        params.push(("state", s));
+    }
+    params.push(("iss", state.config.issuer.as_str()));
+    Redirect::to(&authorize::redirect_with(redirect_uri, &params)).into_response()
+}
+
+async fn store_pending(
+    state: &AppState,
+    req: &ValidRequest,
+    user_id: Option<&str>,
+    t: i64,
+) -> Result<String, AuthorizeError> {
+    let id = random_token(24);
+    let params = serde_json::to_string(&req.params)
+        .map_err(|e| AuthorizeError::Store(store::StoreError::Corrupt(e.to_string())))?;
+    store::oauth::insert_pending(
+        &state.store,
+        &PendingRequest {
+            id: id.clone(),
+            application_id: req.app.id.clone(),
+            params,
+            user_id: user_id.map(String::from),
+            created_at: t,
+            expires_at: t + PENDING_TTL,
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: AuthorizeParams,
+    resumed_at: Option<i64>,
+    t: i64,
+) -> Result<Response, AuthorizeError> {
+    let req = authorize::validate(&state.store, params).await?;
+    let redirect_error_of = |error: OAuthError| AuthorizeError::Redirect {
+        redirect_uri: req.redirect_uri.clone(),
+        state: req.state.clone(),
+        error,
+    };
+    let session = current_user(state, headers)
+        .await
+        .map_err(|_| AuthorizeError::Fatal("Session lookup failed.".into()))?;
+    let prompt = |p: &str| req.prompt.iter().any(|x| x == p);
+    let needs_login = match &session {
+        None => true,
+        Some((s, _)) => {
+            let fresh_since_request = resumed_at.is_some_and(|r| s.auth_time >= r);
+            (prompt("login") && !fresh_since_request)
+                || req.max_age.is_some_and(|m| t - s.auth_time > m)
+        }
+    };
+    if needs_login {
+        if prompt("none") {
+            return Err(redirect_error_of(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            )));
+        }
+        let id = store_pending(state, &req, None, t).await?;
+        let next = format!("/oauth/authorize?request_id={id}");
+        let mut login = url::form_urlencoded::Serializer::new(String::new());
+        login.append_pair("next", &next);
+        if let Some(hint) = &req.login_hint {
+            login.append_pair("login_hint", hint);
+        }
+        return Ok(Redirect::to(&format!("/login?{}", login.finish())).into_response());
+    }
+    let Some((session, user)) = session else {
+        return Err(AuthorizeError::Fatal("Session lookup failed.".into()));
+    };
+    let scope_key = scope::canonical(&req.scopes);
+    let remembered =
+        store::oauth::has_consent(&state.store, &user.id, &req.app.id, &scope_key).await?;
+    if !remembered || prompt("consent") {
+        if prompt("none") {
+            return Err(redirect_error_of(OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the user has not consented",
+            )));
+        }
+        return consent_page(state, headers, &req, &user, t).await;
+    }
+    finish(state, &req, &session, &user, t).await
+}
+
+async fn consent_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    req: &ValidRequest,
+    user: &User,
+    t: i64,
+) -> Result<Response, AuthorizeError> {
+    let id = store_pending(state, req, Some(&user.id), t).await?;
+    let csrf = Csrf::for_request(state, headers);
+    let redirect_host = url::Url::parse(&req.redirect_uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(String::from)
+                .or_else(|| Some(u.scheme().to_string()))
+        })
+        .unwrap_or_default();
+    let body = render(
+        "consent.html",
+        context! {
+            client_name => &req.app.client_name,
+            scopes => req.scopes.iter().map(|s| scope::describe(s)).collect::<Vec<_>>(),
+            email => &user.email,
+            redirect_host,
+            csrf_token => &csrf.token,
+            request_id => id,
+        },
+    )
+    .map_err(|e| AuthorizeError::Fatal(e.message))?;
+    Ok(csrf.apply(html(StatusCode::OK, body)))
+}
+
+/// Issues the code and sends the browser back to the client.
+async fn finish(
+    state: &AppState,
+    req: &ValidRequest,
+    session: &Session,
+    user: &User,
+    t: i64,
+) -> Result<Response, AuthorizeError> {
+    let ttl = state.config.authorization_code_ttl_seconds as i64;
+    let code = authorize::issue_code(
+        &state.store,
+        &state.keys,
+        req,
+        &user.id,
+        session.auth_time,
+        t,
+        ttl,
+    )
+    .await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", state.config.issuer.as_str()));
+    Ok(Redirect::to(&authorize::redirect_with(&req.redirect_uri, &params)).into_response())
+}
+
+async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let params = Params::from_form(&headers, &body)
+        .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
+    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
+    let Some((session, user)) = current_user(&state, &headers).await? else {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Signed out",
+            "Sign in again and restart from the application.",
+        ));
+    };
+    let t = now();
+    let expired = || {
+        PageError::bad_request("This consent request has expired or was already answered. Go back to the application and start again.")
+    };
+    let id = params.get("request_id").ok_or_else(expired)?;
+    let pending = store::oauth::take_pending(&state.store, id, &user.id, t)
+        .await?
+        .ok_or_else(expired)?;
+    let stored: AuthorizeParams =
+        serde_json::from_str(&pending.params).map_err(PageError::internal)?;
+    // Validate again: the application may have changed while the page was open.
+    let req = match authorize::validate(&state.store, stored).await {
+        Ok(r) => r,
+        Err(e) => return Ok(authorize_error(&state, e)),
+    };
+    match params.get("decision") {
+        Some("allow") => {
+            store::oauth::remember_consent(
+                &state.store,
+                &user.id,
+                &req.app.id,
+                &scope::canonical(&req.scopes),
+                t,
+            )
+            .await?;
+            match finish(&state, &req, &session, &user, t).await {
+                Ok(r) => Ok(r),
+                Err(e) => Ok(authorize_error(&state, e)),
+            }
+        }
+        Some("deny") => Ok(redirect_error(
+            &state,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+        )),
+        _ => Err(PageError::bad_request("decision must be allow or deny")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint
+// ---------------------------------------------------------------------------------------------
+
+/// `Authorization: Basic` credentials, form-decoded (RFC 6749 §2.3.1). `Err` when the header is
+/// present but malformed.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || {
+        OAuthError::invalid_client("malformed HTTP Basic credentials").with_basic_challenge(true)
+    };
+    let value = value.to_str().map_err(|_| malformed())?;
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Err(malformed());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(
+            OAuthError::invalid_client("unsupported authentication scheme")
+                .with_basic_challenge(true),
+        );
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(malformed)
+    };
+    Ok(Some((decode(id)?, decode(secret)?)))
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// Authenticates the calling client per the policy module.
+pub async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<store::applications::Application, ApiError> {
+    let creds = PresentedCredentials {
+        basic: basic_credentials(headers)?,
+        client_id_param: params.get("client_id").map(String::from),
+        client_secret_param: params.get("client_secret").map(String::from),
+    };
+    let client_id = creds.client_id()?;
+    let tried_basic = creds.basic.is_some();
+    let app = store::applications::by_client_id(&state.store, client_id)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::invalid_client("unknown client").with_basic_challenge(tried_basic)
+        })?;
+    policy::authenticate_client(&app, &creds, &state.keys)?;
+    Ok(app)
+}
+
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::from_form(&headers, &body)?;
+    let app = authenticate_client(&state, &headers, &params).await?;
+    let request = TokenRequest::parse(&params)?;
+    policy::check_grant_allowed(&app, request.grant_type())?;
+    let ctx = TokenContext {
+        store: &state.store,
+        keys: &state.keys,
+        config: &state.config,
+        signer: state.signer.clone(),
+        now: now(),
+    };
+    let response = match &request {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            grants::authorization_code::exchange(
+                &ctx,
+                &app,
+                code,
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+            )
+            .await?
+        }
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => grants::refresh_token::refresh(&ctx, &app, refresh_token, scope.as_deref()).await?,
+        TokenRequest::ClientCredentials { scope } => {
+            grants::client_credentials::issue(&ctx, &app, scope.as_deref())?
+        }
+    };
+    Ok(no_store(Json(response).into_response()))
+}
+
+async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let set = crate::keys::jwks(&state.store, now()).await?;
+    let mut r = Json(set).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(r)
+}

@@ -1,0 +1,254 @@
+//! `/oauth/authorize` (RFC 6749 §4.1.1, RFC 7636, OpenID Connect Core §3.1.2): validation of the
+//! request and issuance of the code. Rendering and sessions are the HTTP layer's.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    error::{ErrorCode, OAuthError},
+    policy, scope,
+};
+use crate::{
+    crypto::random_token,
+    store::{self, applications::Application, oauth::Code, oauth::Grant, Store, StoreError},
+};
+
+/// The request as received (from the query or the form body).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub login_hint: Option<String>,
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+}
+
+/// A request that passed every check.
+#[derive(Clone, Debug)]
+pub struct ValidRequest {
+    pub app: Application,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub params: AuthorizeParams,
+}
+
+/// How a request fails.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Unknown client or unregistered redirect URI: shown as an HTML 400 page, never redirected
+    /// to (RFC 6749 §4.1.2.1).
+    Fatal(String),
+    /// Anything after the redirect URI is known: sent back to the client.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: OAuthError,
+    },
+    Store(StoreError),
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(e: StoreError) -> Self {
+        AuthorizeError::Store(e)
+    }
+}
+
+pub async fn validate(
+    store: &Store,
+    params: AuthorizeParams,
+) -> Result<ValidRequest, AuthorizeError> {
+    let Some(client_id) = params.client_id.as_deref() else {
+        return Err(AuthorizeError::Fatal(
+            "The request has no client_id.".into(),
+        ));
+    };
+    let Some(app) = store::applications::by_client_id(store, client_id).await? else {
+        return Err(AuthorizeError::Fatal(
+            "The application that sent you here is not registered with logi.".into(),
+        ));
+    };
+    let Some(redirect_uri) = params.redirect_uri.clone() else {
+        return Err(AuthorizeError::Fatal(
+            "The request has no redirect_uri.".into(),
+        ));
+    };
+    if !policy::redirect_uri_matches(&app.redirect_uris, &redirect_uri) {
+        return Err(AuthorizeError::Fatal(
+            "The redirect_uri of this request is not registered for the application.".into(),
+        ));
+    }
+    let state = params.state.clone();
+    let fail = |error: OAuthError| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+    };
+
+    if params.request.is_some() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        )));
+    }
+    if params.request_uri.is_some() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        )));
+    }
+    match params.response_type.as_deref() {
+        Some("code") => {}
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "response_type is required",
+            )))
+        }
+        Some(_) => {
+            return Err(fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )))
+        }
+    }
+    if let Err(e) = policy::check_grant_allowed(&app, policy::GRANT_AUTHORIZATION_CODE) {
+        return Err(fail(e));
+    }
+    let requested = match params.scope.as_deref() {
+        None => return Err(fail(OAuthError::invalid_scope("scope is required"))),
+        Some(s) => {
+            scope::parse(s).ok_or_else(|| fail(OAuthError::invalid_scope("malformed scope")))?
+        }
+    };
+    let registered = scope::parse(&app.scope).unwrap_or_default();
+    if requested.is_empty() || !scope::is_subset(&requested, &registered) {
+        return Err(fail(OAuthError::invalid_scope(
+            "scope is not registered for this application",
+        )));
+    }
+    let code_challenge = policy::check_pkce(
+        app.client_type,
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    )
+    .map_err(fail)?;
+    let prompt: Vec<String> = params
+        .prompt
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    if prompt
+        .iter()
+        .any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(fail(OAuthError::invalid_request("unknown prompt value")));
+    }
+    if prompt.contains(&"none".to_string()) && prompt.len() > 1 {
+        return Err(fail(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        )));
+    }
+    let max_age = match params.max_age.as_deref() {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            fail(OAuthError::invalid_request(
+                "max_age must be a non-negative integer",
+            ))
+        })?),
+    };
+    for (name, value) in [
+        ("state", &params.state),
+        ("nonce", &params.nonce),
+        ("login_hint", &params.login_hint),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > 2048) {
+            return Err(fail(OAuthError::invalid_request(format!(
+                "{name} is too long"
+            ))));
+        }
+    }
+    Ok(ValidRequest {
+        redirect_uri: redirect_uri.clone(),
+        scopes: requested,
+        state: params.state.clone(),
+        nonce: params.nonce.clone(),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.login_hint.clone(),
+        app,
+        params,
+    })
+}
+
+/// Creates the grant and its code in one transaction; returns the code for the redirect.
+pub async fn issue_code(
+    store: &Store,
+    keys: &crate::crypto::ServerKeys,
+    req: &ValidRequest,
+    user_id: &str,
+    auth_time: i64,
+    now: i64,
+    ttl: i64,
+) -> Result<String, StoreError> {
+    let code = random_token(32);
+    let grant = Grant {
+        id: format!("grt_{}", random_token(16)),
+        application_id: req.app.id.clone(),
+        user_id: Some(user_id.to_string()),
+        scope: req.scopes.join(" "),
+        auth_time,
+        created_at: now,
+        revoked_at: None,
+    };
+    let row = Code {
+        code_hash: keys.hash_secret(&code),
+        grant_id: grant.id.clone(),
+        application_id: req.app.id.clone(),
+        user_id: user_id.to_string(),
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        nonce: req.nonce.clone(),
+        scope: req.scopes.join(" "),
+        auth_time,
+        created_at: now,
+        expires_at: now + ttl,
+        used_at: None,
+    };
+    let mut tx = store.pool.begin().await?;
+    store::oauth::insert_grant(&mut *tx, &grant).await?;
+    store::oauth::insert_code(&mut *tx, &row).await?;
+    tx.commit().await?;
+    Ok(code)
+}
+
+/// The client redirect carrying `params` (RFC 6749 §4.1.2), keeping the URI's own query.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            url.to_string()
+        }
+        Err(_) => redirect_uri.to_string(),
+    }
+}

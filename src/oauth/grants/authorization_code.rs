@@ -1,0 +1,93 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6).
+
+use super::GrantError;
+use crate::{
+    oauth::{
+        error::OAuthError,
+        pkce, policy, scope,
+        tokens::{TokenContext, TokenResponse},
+    },
+    store::{self, applications::Application},
+};
+
+pub async fn exchange(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    code: &str,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<TokenResponse, GrantError> {
+    let invalid = |d: &str| GrantError::OAuth(OAuthError::invalid_grant(d));
+    let hash = ctx.keys.hash_secret(code);
+    let Some(row) = store::oauth::code(ctx.store, &hash).await? else {
+        return Err(invalid("unknown authorization code"));
+    };
+    // "If an authorization code is used more than once, the authorization server MUST deny the
+    // request and SHOULD revoke (when possible) all tokens previously issued based on that
+    // authorization code." (RFC 6749 §4.1.2)
+    if row.used_at.is_some() {
+        store::oauth::revoke_grant(ctx.store, &row.grant_id, ctx.now).await?;
+        tracing::warn!(target: "logi::security", client_id = %app.client_id, grant = %row.grant_id, "authorization code replayed: grant revoked");
+        return Err(invalid(
+            "authorization code already used; tokens issued with it are revoked",
+        ));
+    }
+    // A code of another client is simply invalid for this one (RFC 6749 §4.1.3).
+    if row.application_id != app.id {
+        return Err(invalid("authorization code was issued to another client"));
+    }
+    if row.expires_at <= ctx.now {
+        return Err(invalid("authorization code expired"));
+    }
+    // "ensure that the redirect_uri parameter is present if [it] was included in the initial
+    // authorization request … and if included ensure that their values are identical."
+    if redirect_uri != Some(row.redirect_uri.as_str()) {
+        return Err(invalid(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&row.code_challenge, code_verifier) {
+        (Some(challenge), Some(verifier)) => {
+            if !pkce::verify_s256(challenge, verifier) {
+                return Err(invalid("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => {
+            return Err(GrantError::OAuth(OAuthError::invalid_request(
+                "code_verifier is required",
+            )))
+        }
+        (None, Some(_)) => return Err(invalid("code_verifier sent but no code_challenge was")),
+        (None, None) => {}
+    }
+    let Some(grant) = store::oauth::active_grant(ctx.store, &row.grant_id).await? else {
+        return Err(invalid("the authorization was revoked"));
+    };
+    let scopes = scope::parse(&row.scope).unwrap_or_default();
+    let (access_token, _) = ctx.access_token(
+        app,
+        &row.user_id,
+        &scopes,
+        Some(row.auth_time),
+        Some(&grant.id),
+    )?;
+
+    let mut tx = ctx.store.pool.begin().await?;
+    if !store::oauth::use_code(&mut *tx, &hash, ctx.now).await? {
+        // Lost a race with a concurrent exchange of the same code: that is a replay too.
+        drop(tx);
+        store::oauth::revoke_grant(ctx.store, &row.grant_id, ctx.now).await?;
+        return Err(invalid(
+            "authorization code already used; tokens issued with it are revoked",
+        ));
+    }
+    let refresh_token = if policy::issues_refresh_token(app, &scopes) {
+        let (token, refresh_row) = ctx.refresh_token(app, &grant.id, &scopes);
+        store::oauth::insert_refresh(&mut *tx, &refresh_row).await?;
+        Some(token)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok(ctx.response(access_token, &scopes, refresh_token))
+}

@@ -1,0 +1,82 @@
+//! `grant_type=refresh_token` (RFC 6749 §6) with rotation and reuse detection
+//! (OAuth 2.0 Security BCP §4.14.2).
+
+use super::GrantError;
+use crate::{
+    oauth::{
+        error::OAuthError,
+        scope,
+        tokens::{TokenContext, TokenResponse},
+    },
+    store::{self, applications::Application},
+};
+
+pub async fn refresh(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    presented: &str,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse, GrantError> {
+    let invalid = |d: &str| GrantError::OAuth(OAuthError::invalid_grant(d));
+    let hash = ctx.keys.hash_secret(presented);
+    let Some(row) = store::oauth::refresh(ctx.store, &hash).await? else {
+        return Err(invalid("unknown refresh token"));
+    };
+    if row.application_id != app.id {
+        return Err(invalid("refresh token was issued to another client"));
+    }
+    if row.used_at.is_some() {
+        return Err(reuse(ctx, app, &row.grant_id).await);
+    }
+    if row.expires_at <= ctx.now {
+        return Err(invalid("refresh token expired"));
+    }
+    let Some(grant) = store::oauth::active_grant(ctx.store, &row.grant_id).await? else {
+        return Err(invalid("refresh token revoked"));
+    };
+    let original = scope::parse(&row.scope).unwrap_or_default();
+    // "The requested scope MUST NOT include any scope not originally granted" (RFC 6749 §6).
+    let scopes = match requested_scope {
+        None => original.clone(),
+        Some(s) => {
+            let requested =
+                scope::parse(s).ok_or_else(|| OAuthError::invalid_scope("malformed scope"))?;
+            if !scope::is_subset(&requested, &original) {
+                return Err(OAuthError::invalid_scope("scope may only shrink on refresh").into());
+            }
+            requested
+        }
+    };
+    let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
+    let (access_token, _) = ctx.access_token(
+        app,
+        subject,
+        &scopes,
+        Some(grant.auth_time),
+        Some(&grant.id),
+    )?;
+    // The successor keeps the original scope (RFC 6749 §6): narrowing applies to this access token.
+    let (next_token, next_row) = ctx.refresh_token(app, &grant.id, &original);
+
+    let mut tx = ctx.store.pool.begin().await?;
+    // One conditional update decides which of several concurrent requests rotates the token.
+    if !store::oauth::rotate_refresh(&mut *tx, &hash, ctx.now).await? {
+        drop(tx);
+        return Err(reuse(ctx, app, &row.grant_id).await);
+    }
+    store::oauth::insert_refresh(&mut *tx, &next_row).await?;
+    tx.commit().await?;
+    Ok(ctx.response(access_token, &scopes, Some(next_token)))
+}
+
+/// A rotated refresh token presented again: someone holds a copy. Revoke the whole family
+/// (the grant: every refresh and access token of it, the newest included).
+async fn reuse(ctx: &TokenContext<'_>, app: &Application, grant_id: &str) -> GrantError {
+    if let Err(e) = store::oauth::revoke_grant(ctx.store, grant_id, ctx.now).await {
+        return e.into();
+    }
+    tracing::warn!(target: "logi::security", client_id = %app.client_id, grant = %grant_id, "refresh token reuse: family revoked");
+    GrantError::OAuth(OAuthError::invalid_grant(
+        "refresh token already used; its family is revoked",
+    ))
+}

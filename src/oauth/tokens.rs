@@ -1,0 +1,114 @@
+//! Access tokens (RFC 9068 JWTs), refresh tokens and the token response.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::{
+    config::Config,
+    crypto::{random_token, ServerKeys},
+    keys::{KeyError, Signer},
+    store::{applications::Application, oauth::RefreshToken, Store},
+};
+
+/// What the grant handlers need: the store, the keys, the configuration and the clock.
+pub struct TokenContext<'a> {
+    pub store: &'a Store,
+    pub keys: &'a ServerKeys,
+    pub config: &'a Config,
+    pub signer: Arc<Signer>,
+    pub now: i64,
+}
+
+/// RFC 9068 §2.2 claims, plus `gid`: the grant the token belongs to, so that revoking the grant
+/// (or its refresh-token family) is honoured by userinfo and introspection.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub scope: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gid: Option<String>,
+}
+
+/// The successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl TokenContext<'_> {
+    /// Signs an access token. `sub` is the user id, or the client id for client_credentials.
+    /// `aud` is the issuer: the token is for logi's own endpoints and resource servers that
+    /// trust logi (no resource indicators yet).
+    pub fn access_token(
+        &self,
+        app: &Application,
+        sub: &str,
+        scopes: &[String],
+        auth_time: Option<i64>,
+        grant_id: Option<&str>,
+    ) -> Result<(String, AccessClaims), KeyError> {
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            sub: sub.to_string(),
+            aud: self.config.issuer.clone(),
+            client_id: app.client_id.clone(),
+            scope: scopes.join(" "),
+            jti: random_token(16),
+            iat: self.now,
+            exp: self.now + self.config.access_token_ttl_seconds as i64,
+            auth_time,
+            gid: grant_id.map(String::from),
+        };
+        let jwt = self.signer.sign("at+jwt", &claims)?;
+        Ok((jwt, claims))
+    }
+
+    /// A new refresh token: 256 random bits for the client, an HMAC for the database.
+    pub fn refresh_token(
+        &self,
+        app: &Application,
+        grant_id: &str,
+        scopes: &[String],
+    ) -> (String, RefreshToken) {
+        let token = random_token(32);
+        let row = RefreshToken {
+            token_hash: self.keys.hash_secret(&token),
+            grant_id: grant_id.to_string(),
+            application_id: app.id.clone(),
+            scope: scopes.join(" "),
+            created_at: self.now,
+            expires_at: self.now + self.config.refresh_token_ttl_seconds as i64,
+            used_at: None,
+        };
+        (token, row)
+    }
+
+    pub fn response(
+        &self,
+        access_token: String,
+        scopes: &[String],
+        refresh_token: Option<String>,
+    ) -> TokenResponse {
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_token_ttl_seconds,
+            scope: scopes.join(" "),
+            refresh_token,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! OAuth state: grants, consents, pending authorization requests, codes and refresh tokens.
+//! Functions that take an executor can run inside the caller's transaction.
+
+use sqlx::{Any, Executor};
+
+use super::{Result, Store};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Grant {
+    pub id: String,
+    pub application_id: String,
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO grants (id, application_id, user_id, scope, auth_time, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+    )
+    .bind(&g.id)
+    .bind(&g.application_id)
+    .bind(&g.user_id)
+    .bind(&g.scope)
+    .bind(g.auth_time)
+    .bind(g.created_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Revokes a grant: every code, refresh token and access token pointing to it dies with it.
+pub async fn revoke_grant(store: &Store, grant_id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(grant_id)
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// The grant, if it exists and is not revoked.
+pub async fn active_grant(store: &Store, grant_id: &str) -> Result<Option<Grant>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM grants WHERE id = $1 AND revoked_at IS NULL")
+            .bind(grant_id)
+            .fetch_optional(&store.pool)
+            .await?,
+    )
+}
+
+pub async fn has_consent(
+    store: &Store,
+    user_id: &str,
+    application_id: &str,
+    scope: &str,
+) -> Result<bool> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2 AND scope = $3",
+    )
+    .bind(user_id)
+    .bind(application_id)
+    .bind(scope)
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(row.is_some())
+}
+
+pub async fn remember_consent(
+    store: &Store,
+    user_id: &str,
+    application_id: &str,
+    scope: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO consents (user_id, application_id, scope, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, application_id, scope) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(application_id)
+    .bind(scope)
+    .bind(now)
+    .execute(&store.pool)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PendingRequest {
+    pub id: String,
+    pub application_id: String,
+    pub params: String,
+    pub user_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_pending(store: &Store, p: &PendingRequest) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO authorization_requests (id, application_id, params, user_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&p.id)
+    .bind(&p.application_id)
+    .bind(&p.params)
+    .bind(&p.user_id)
+    .bind(p.created_at)
+    .bind(p.expires_at)
+    .execute(&store.pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn pending(store: &Store, id: &str, now: i64) -> Result<Option<PendingRequest>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM authorization_requests WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&store.pool)
+            .await?,
+    )
+}
+
+/// Takes a pending request for a consent decision: only once, and only by the user it was shown to.
+pub async fn take_pending(
+    store: &Store,
+    id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<PendingRequest>> {
+    let found: Option<PendingRequest> = sqlx::query_as(
+        "SELECT * FROM authorization_requests WHERE id = $1 AND user_id = $2 AND expires_at > $3",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(&store.pool)
+    .await?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    let deleted = sqlx::query("DELETE FROM authorization_requests WHERE id = $1")
+        .bind(id)
+        .execute(&store.pool)
+        .await?;
+    Ok(if deleted.rows_affected() == 1 {
+        found
+    } else {
+        None
+    })
+}
+
+pub async fn delete_expired_pending(store: &Store, now: i64) -> Result<()> {
+    sqlx::query("DELETE FROM authorization_requests WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+    sqlx::query("DELETE FROM authorization_codes WHERE expires_at <= $1")
+        .bind(now - 3600)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Code {
+    pub code_hash: String,
+    pub grant_id: String,
+    pub application_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub scope: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO authorization_codes (code_hash, grant_id, application_id, user_id, redirect_uri, \
+         code_challenge, nonce, scope, auth_time, created_at, expires_at, used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+    )
+    .bind(&c.code_hash)
+    .bind(&c.grant_id)
+    .bind(&c.application_id)
+    .bind(&c.user_id)
+    .bind(&c.redirect_uri)
+    .bind(&c.code_challenge)
+    .bind(&c.nonce)
+    .bind(&c.scope)
+    .bind(c.auth_time)
+    .bind(c.created_at)
+    .bind(c.expires_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+pub async fn code(store: &Store, code_hash: &str) -> Result<Option<Code>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM authorization_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&store.pool)
+            .await?,
+    )
+}
+
+/// Marks a code used; false when it already was (or is gone). Atomic: of two concurrent
+/// exchanges exactly one wins.
+pub async fn use_code<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    code_hash: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub application_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn insert_refresh<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    t: &RefreshToken,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, expires_at, used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.grant_id)
+    .bind(&t.application_id)
+    .bind(&t.scope)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+pub async fn refresh(store: &Store, token_hash: &str) -> Result<Option<RefreshToken>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&store.pool)
+            .await?,
+    )
+}
+
+/// Marks a refresh token rotated; false when it already was. One conditional update: of N
+/// concurrent requests with the same token exactly one sees `true`.
+pub async fn rotate_refresh<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    token_hash: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+         AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
