@@ -108,3 +108,485 @@ async fn full_flow_with_refresh_rotation_and_reuse_detection() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(location_params(&r).contains_key("code"));
 }
+
+fn err(v: &Value) -> &str {
+    v["error"].as_str().unwrap_or_default()
+}
+
+fn confidential_rp() -> Value {
+    json!({"client_type": "confidential", "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+           "scope": "openid profile email offline_access api.read"})
+}
+
+async fn exchange(
+    app: &TestApp,
+    rp: &common::Rp,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> (StatusCode, Value) {
+    json_of(
+        app.token(
+            rp,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await,
+    )
+    .await
+}
+
+/// Exchanges a fresh code; returns the token response.
+async fn tokens(app: &TestApp, rp: &common::Rp, scope: &str) -> Value {
+    let (code, verifier) = app.code(rp, scope).await;
+    let (s, body) = json_of(
+        app.token(
+            rp,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &rp.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_exactly_one_wins_and_the_family_is_revoked() {
+    let app = TestApp::spawn().await;
+    let rp = std::sync::Arc::new(app.rp(public_rp()).await);
+    let first = tokens(&app, &rp, "openid offline_access").await;
+    let rt = first["refresh_token"].as_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (client, url, client_id, rt) = (
+            app.api(),
+            app.url("/oauth/token"),
+            rp.client_id.clone(),
+            rt.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                    ("client_id", client_id.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut ok = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        if status == StatusCode::OK {
+            ok.push(body);
+        } else {
+            assert_eq!(
+                (status, err(&body)),
+                (StatusCode::BAD_REQUEST, "invalid_grant"),
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(
+        ok.len(),
+        1,
+        "exactly one of 20 concurrent refreshes succeeds"
+    );
+    // The losers presented a rotated token: reuse, so the family (the winner's token too) is revoked.
+    let winner = ok[0]["refresh_token"].as_str().unwrap();
+    let (s, e) = json_of(
+        app.token(
+            &rp,
+            &[("grant_type", "refresh_token"), ("refresh_token", winner)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, err(&e)), (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn a_replayed_code_fails_and_revokes_what_the_first_exchange_issued() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_rp()).await;
+    let (code, verifier) = app.code(&rp, "openid offline_access").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", rp.redirect_uri.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (s, first) = json_of(app.token(&rp, &form).await).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = json_of(app.token(&rp, &form).await).await;
+    assert_eq!((s, err(&e)), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let rt = first["refresh_token"].as_str().unwrap();
+    let (s, e) = json_of(
+        app.token(
+            &rp,
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "tokens of the first exchange are revoked"
+    );
+    let (revoked,): (Option<i64>,) = sqlx::query_as("SELECT revoked_at FROM grants")
+        .fetch_one(&app.state.store.pool)
+        .await
+        .unwrap();
+    assert!(revoked.is_some());
+}
+
+#[tokio::test]
+async fn an_expired_code_is_invalid_grant() {
+    let app = TestApp::spawn_with(|c| c.authorization_code_ttl_seconds = 1).await;
+    let rp = app.rp(public_rp()).await;
+    let (code, verifier) = app.code(&rp, "openid").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, e) = json_of(
+        app.token(
+            &rp,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &rp.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, err(&e)), (StatusCode::BAD_REQUEST, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn token_endpoint_refuses_bad_codes_verifiers_and_redirect_uris() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_rp()).await;
+    let other = app.rp(public_rp()).await;
+    let (code, verifier) = app.code(&rp, "openid").await;
+    // The code of another client.
+    let (s, e) = exchange(&app, &other, &code, &other.redirect_uri, &verifier).await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "code of another client"
+    );
+    // A wrong verifier.
+    let (wrong, _) = pkce_pair();
+    let (s, e) = exchange(&app, &rp, &code, &rp.redirect_uri, &wrong).await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "wrong code_verifier"
+    );
+    // A redirect_uri other than the one used at authorize.
+    let (s, e) = exchange(&app, &rp, &code, "https://rp.example/other", &verifier).await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_grant"),
+        "redirect_uri mismatch"
+    );
+    // None of these burned the code: the right request still works.
+    let (s, body) = exchange(&app, &rp, &code, &rp.redirect_uri, &verifier).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn malformed_token_requests() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(confidential_rp()).await;
+    let secret = rp.client_secret.clone().unwrap();
+    let raw = |body: &'static str| {
+        app.api()
+            .post(app.url("/oauth/token"))
+            .basic_auth(&rp.client_id, Some(&secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let (s, e) = json_of(
+        raw("grant_type=client_credentials&grant_type=client_credentials")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_request"),
+        "duplicated parameter"
+    );
+    let (s, e) = json_of(
+        raw("grant_type=password&username=a&password=b")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "unsupported_grant_type")
+    );
+    let (s, e) = json_of(raw("scope=api.read").await.unwrap()).await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_request"),
+        "no grant_type"
+    );
+    let (s, e) = json_of(raw("grant_type=authorization_code").await.unwrap()).await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_request"),
+        "no code"
+    );
+    let (s, e) = json_of(
+        raw("grant_type=client_credentials&scope=api.write")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_scope"),
+        "unregistered scope"
+    );
+    let (s, e) = json_of(
+        raw("grant_type=client_credentials&scope=openid")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, err(&e)),
+        (StatusCode::BAD_REQUEST, "invalid_scope"),
+        "user-only scope"
+    );
+    let r = app
+        .api()
+        .post(app.url("/oauth/token"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    let r = app
+        .api()
+        .post(app.url("/oauth/token"))
+        .basic_auth("nobody", Some("x"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+}
+
+#[tokio::test]
+async fn scope_may_shrink_but_not_widen_on_refresh() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(confidential_rp()).await;
+    let first = tokens(&app, &rp, "openid email offline_access").await;
+    let rt = first["refresh_token"].as_str().unwrap();
+    let (s, e) = json_of(
+        app.token(
+            &rp,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("scope", "openid email profile offline_access"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, err(&e)), (StatusCode::BAD_REQUEST, "invalid_scope"));
+    let (s, body) = json_of(
+        app.token(
+            &rp,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("scope", "openid"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "openid");
+    // The successor keeps the original scope.
+    let rt2 = body["refresh_token"].as_str().unwrap();
+    let (s, body) = json_of(
+        app.token(
+            &rp,
+            &[("grant_type", "refresh_token"), ("refresh_token", rt2)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "openid email offline_access");
+}
+
+#[tokio::test]
+async fn signed_out_users_log_in_and_come_back_to_the_same_request() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_rp()).await;
+    let stranger = app.browser();
+    let (_, challenge) = pkce_pair();
+    let query = [
+        ("client_id", rp.client_id.as_str()),
+        ("redirect_uri", rp.redirect_uri.as_str()),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("state", "xyz"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("login_hint", rp.user_email.as_str()),
+    ];
+    let r = stranger
+        .get(app.url("/oauth/authorize"))
+        .query(&query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/login?next=%2Foauth%2Fauthorize%3Frequest_id%3D"),
+        "{location}"
+    );
+    let login_page = stranger
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        login_page.contains(&format!("value=\"{}\"", rp.user_email)),
+        "login_hint pre-fills the email: {login_page}"
+    );
+    let csrf = common::form_value(&login_page, "csrf_token").unwrap();
+    let next = common::form_value(&login_page, "next").unwrap();
+    let r = stranger
+        .post(app.url("/login"))
+        .form(&[
+            ("email", rp.user_email.as_str()),
+            ("password", common::PASSWORD),
+            ("csrf_token", &csrf),
+            ("next", &next),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let back = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with("/oauth/authorize?request_id="), "{back}");
+    let consent = stranger.get(app.url(&back)).send().await.unwrap();
+    assert_eq!(consent.status(), StatusCode::OK);
+    let page = consent.text().await.unwrap();
+    assert!(
+        page.contains("Test RP") && page.contains("See your email address"),
+        "names the app and scopes in words"
+    );
+    let csrf = common::form_value(&page, "csrf_token").unwrap();
+    let request_id = common::form_value(&page, "request_id").unwrap();
+    let r = stranger
+        .post(app.url("/oauth/consent"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request_id", request_id.as_str()),
+            ("decision", "deny"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let params = location_params(&r);
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(params["state"], "xyz");
+    assert_eq!(params["iss"], app.base);
+    // A consent decision cannot be replayed.
+    let r = stranger
+        .post(app.url("/oauth/consent"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request_id", request_id.as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn authorize_errors_after_the_redirect_uri_go_back_to_the_client() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_rp()).await;
+    let (_, challenge) = pkce_pair();
+    for (extra, expected) in [
+        (
+            vec![
+                ("scope", "openid admin"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("scope", "openid"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+    ] {
+        let mut extra = extra;
+        extra.push(("state", "s1"));
+        let r = app.authorize(&rp, &extra).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let p = location_params(&r);
+        assert_eq!(p["error"], expected);
+        assert_eq!(p["state"], "s1");
+        assert_eq!(p["iss"], app.base);
+        assert!(p.contains_key("error_description"));
+    }
+    let r = rp
+        .user
+        .get(app.url("/oauth/authorize"))
+        .query(&[
+            ("client_id", rp.client_id.as_str()),
+            ("redirect_uri", rp.redirect_uri.as_str()),
+            ("response_type", "token"),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location_params(&r)["error"], "unsupported_response_type");
+}
