@@ -306,7 +306,10 @@ impl TestApp {
         Rp {
             client_id: created["client_id"].as_str().unwrap().to_string(),
             client_secret: created["client_secret"].as_str().map(String::from),
-            redirect_uri: created["redirect_uris"][0].as_str().unwrap().to_string(),
+            redirect_uri: created["redirect_uris"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             app_id: created["id"].as_str().unwrap().to_string(),
             dev_token,
             user,
