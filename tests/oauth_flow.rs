@@ -590,3 +590,46 @@ async fn authorize_errors_after_the_redirect_uri_go_back_to_the_client() {
         .unwrap();
     assert_eq!(location_params(&r)["error"], "unsupported_response_type");
 }
+
+#[tokio::test]
+async fn prompt_none_and_max_age() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_rp()).await;
+    let (_, challenge) = pkce_pair();
+    let base = [
+        ("scope", "openid"),
+        ("state", "p"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    // Signed in, no consent yet: prompt=none cannot show the consent page.
+    let mut q = base.to_vec();
+    q.push(("prompt", "none"));
+    let r = app.authorize(&rp, &q).await;
+    assert_eq!(location_params(&r)["error"], "consent_required");
+    // Without a session: login_required, never a page.
+    let stranger = app.browser();
+    let mut full: Vec<(&str, &str)> = vec![
+        ("client_id", &rp.client_id),
+        ("redirect_uri", &rp.redirect_uri),
+        ("response_type", "code"),
+    ];
+    full.extend_from_slice(&q);
+    let r = stranger
+        .get(app.url("/oauth/authorize"))
+        .query(&full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location_params(&r)["error"], "login_required");
+    // max_age=0 sends a signed-in user to the login page again.
+    let mut q = base.to_vec();
+    q.push(("max_age", "0"));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = app.authorize(&rp, &q).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login?"));
+}

@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
 pub async fn current_user(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<(Session, User)>, PageError> {
+) -> Result<Option<(Session, User)>, store::StoreError> {
     let Some(cookie) = extract::cookie(headers, sessions::COOKIE) else {
         return Ok(None);
     };

@@ -218,19 +218,15 @@ async fn authorize(
         state: req.state.clone(),
         error,
     };
-    let session = current_user(state, headers)
-        .await
-        .map_err(|_| AuthorizeError::Fatal("Session lookup failed.".into()))?;
+    let session = current_user(state, headers).await?;
     let prompt = |p: &str| req.prompt.iter().any(|x| x == p);
-    let needs_login = match &session {
-        None => true,
-        Some((s, _)) => {
-            let fresh_since_request = resumed_at.is_some_and(|r| s.auth_time >= r);
-            (prompt("login") && !fresh_since_request)
-                || req.max_age.is_some_and(|m| t - s.auth_time > m)
-        }
-    };
-    if needs_login {
+    // A session counts unless the request demands a fresher login (prompt=login, max_age).
+    let signed_in = session.filter(|(s, _)| {
+        let fresh_since_request = resumed_at.is_some_and(|r| s.auth_time >= r);
+        let too_old = req.max_age.is_some_and(|m| t - s.auth_time > m);
+        !(prompt("login") && !fresh_since_request) && !too_old
+    });
+    let Some((session, user)) = signed_in else {
         if prompt("none") {
             return Err(redirect_error_of(OAuthError::new(
                 ErrorCode::LoginRequired,
@@ -245,9 +241,6 @@ async fn authorize(
             login.append_pair("login_hint", hint);
         }
         return Ok(Redirect::to(&format!("/login?{}", login.finish())).into_response());
-    }
-    let Some((session, user)) = session else {
-        return Err(AuthorizeError::Fatal("Session lookup failed.".into()));
     };
     let scope_key = scope::canonical(&req.scopes);
     let remembered =
