@@ -46,6 +46,14 @@ pub struct Config {
     pub authorization_code_ttl_seconds: u64,
     pub id_token_ttl_seconds: u64,
     pub session_ttl_seconds: u64,
+    /// How long a new signing key is published before it signs (≥ the JWKS cache lifetime).
+    pub key_activation_delay_seconds: u64,
+    /// Automatic key rotation period; 0 turns automatic rotation off.
+    pub key_rotation_period_seconds: u64,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age_seconds: u64,
+    /// How often each process re-reads the key table to follow rotations.
+    pub key_refresh_interval_seconds: u64,
     /// Failed logins in a row after which an account is locked.
     pub login_max_failures_per_account: u32,
     /// Failed logins from one client IP after which that IP is locked.
@@ -75,6 +83,10 @@ impl Default for Config {
             authorization_code_ttl_seconds: 60,
             id_token_ttl_seconds: 3600,
             session_ttl_seconds: 12 * 3600,
+            key_activation_delay_seconds: 300,
+            key_rotation_period_seconds: 90 * 24 * 3600,
+            jwks_max_age_seconds: 300,
+            key_refresh_interval_seconds: 2,
             login_max_failures_per_account: 10,
             login_max_failures_per_ip: 100,
             login_lockout_seconds: 300,
@@ -172,10 +184,20 @@ impl Config {
             ("session_ttl_seconds", self.session_ttl_seconds),
             ("login_lockout_seconds", self.login_lockout_seconds),
             ("request_timeout_seconds", self.request_timeout_seconds),
+            (
+                "key_refresh_interval_seconds",
+                self.key_refresh_interval_seconds,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0"));
             }
+        }
+        if self.key_activation_delay_seconds < self.jwks_max_age_seconds {
+            tracing::warn!(
+                "key_activation_delay_seconds is shorter than jwks_max_age_seconds: relying parties \
+                 with a cached JWKS may see tokens signed by a key they do not know yet"
+            );
         }
         if self.login_max_failures_per_account == 0 || self.login_max_failures_per_account > 10 {
             return Err(invalid(

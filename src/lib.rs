@@ -17,5 +17,6 @@ pub mod developer;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod oidc;
 pub mod server;
 pub mod store;

@@ -27,6 +27,20 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Start a rotation: publish the next key of every algorithm now; it signs after
+    /// `key_activation_delay_seconds`, and the old one leaves the JWKS once its tokens expired.
+    Rotate,
+    /// List signing keys and their state (next, current, retired, expired).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +99,33 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             let store = store::Store::connect(&config.database_url, 1).await?;
             store.migrate().await?;
             println!("migrations applied");
+        }
+        Command::Keys { command } => {
+            let state = server::prepare(config).await?;
+            let now = crypto::now();
+            if let KeysCommand::Rotate = command {
+                for row in logi::keys::rotate(&state.store, &state.keys, &state.config, now).await?
+                {
+                    println!(
+                        "published {} {} (signs from {})",
+                        row.alg, row.kid, row.activates_at
+                    );
+                }
+            }
+            println!(
+                "{:<18} {:<6} {:<8} {:>12} {:>12} {:>12}",
+                "kid", "alg", "state", "created", "activates", "expires"
+            );
+            for k in logi::keys::list(&state.store, now).await? {
+                let expires = k
+                    .expires_at
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<18} {:<6} {:<8} {:>12} {:>12} {:>12}",
+                    k.kid, k.alg, k.state, k.created_at, k.activates_at, expires
+                );
+            }
         }
         Command::User {
             command: UserCommand::Create { email, name },

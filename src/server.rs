@@ -33,8 +33,13 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let keys = ServerKeys::load(&config)?;
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     store.migrate().await?;
-    let signer = crate::keys::current_signer(&store, &keys, crate::crypto::now()).await?;
-    Ok(AppState::new(config, store, keys, signer))
+    let keyring = crate::keys::KeyRing::load(&store, &keys, crate::crypto::now()).await?;
+    Ok(AppState::new(
+        config,
+        store,
+        keys,
+        std::sync::Arc::new(keyring),
+    ))
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
@@ -44,6 +49,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     spawn_housekeeping(state.clone());
+    spawn_key_refresh(state.clone());
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -78,6 +84,32 @@ pub async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutdown signal received: finishing in-flight requests");
+}
+
+/// Follows key rotations made by any process (or `logi keys rotate`) within seconds, and starts
+/// the automatic rotation when it is due.
+fn spawn_key_refresh(state: AppState) {
+    tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(state.config.key_refresh_interval_seconds);
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_rotation_check = 0i64;
+        loop {
+            tick.tick().await;
+            let now = crate::crypto::now();
+            if now - last_rotation_check >= 60 {
+                last_rotation_check = now;
+                if let Err(e) =
+                    crate::keys::rotate_if_due(&state.store, &state.keys, &state.config, now).await
+                {
+                    tracing::warn!(error = %e, "automatic key rotation failed");
+                }
+            }
+            if let Err(e) = state.keyring.refresh(&state.store, &state.keys, now).await {
+                tracing::warn!(error = %e, "key refresh failed");
+            }
+        }
+    });
 }
 
 /// Periodic cleanup of expired rows.

@@ -16,6 +16,7 @@ pub async fn start(store: &Store, user_id: &str, now: i64, ttl: i64) -> store::R
         auth_time: now,
         created_at: now,
         expires_at: now + ttl,
+        sid: Some(random_token(16)),
     };
     store::sessions::insert(store, &session).await?;
     Ok(value)

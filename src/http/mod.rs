@@ -7,6 +7,7 @@ pub mod developer_api;
 pub mod error;
 pub mod extract;
 pub mod oauth;
+pub mod oidc;
 pub mod ops;
 pub mod pages;
 
@@ -37,8 +38,8 @@ pub struct AppState {
     pub keys: Arc<ServerKeys>,
     pub hasher: PasswordHasherPool,
     pub metrics: PrometheusHandle,
-    /// The access-token signing key.
-    pub signer: Arc<crate::keys::Signer>,
+    /// The signing keys, refreshed from the database every few seconds.
+    pub keyring: Arc<crate::keys::KeyRing>,
 }
 
 impl AppState {
@@ -46,7 +47,7 @@ impl AppState {
         config: Config,
         store: Store,
         keys: ServerKeys,
-        signer: Arc<crate::keys::Signer>,
+        keyring: Arc<crate::keys::KeyRing>,
     ) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -57,7 +58,7 @@ impl AppState {
             keys: Arc::new(keys),
             hasher: PasswordHasherPool::new(cores),
             metrics: ops::prometheus(),
-            signer,
+            keyring,
         }
     }
 }
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(developer_api::router())
         .merge(console::router())
         .merge(oauth::router())
+        .merge(oidc::router())
         .merge(ops::router())
         .route("/assets/logi.css", get(pages::stylesheet))
         .fallback(not_found)

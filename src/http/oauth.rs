@@ -224,7 +224,7 @@ async fn authorize(
     let signed_in = session.filter(|(s, _)| {
         let fresh_since_request = resumed_at.is_some_and(|r| s.auth_time >= r);
         let too_old = req.max_age.is_some_and(|m| t - s.auth_time > m);
-        !(prompt("login") && !fresh_since_request) && !too_old
+        (!prompt("login") || fresh_since_request) && !too_old
     });
     let Some((session, user)) = signed_in else {
         if prompt("none") {
@@ -254,7 +254,7 @@ async fn authorize(
         }
         return consent_page(state, headers, &req, &user, t).await;
     }
-    finish(state, &req, &session, &user, t).await
+    finish(state, &req, &session, t).await
 }
 
 async fn consent_page(
@@ -294,20 +294,10 @@ async fn finish(
     state: &AppState,
     req: &ValidRequest,
     session: &Session,
-    user: &User,
     t: i64,
 ) -> Result<Response, AuthorizeError> {
     let ttl = state.config.authorization_code_ttl_seconds as i64;
-    let code = authorize::issue_code(
-        &state.store,
-        &state.keys,
-        req,
-        &user.id,
-        session.auth_time,
-        t,
-        ttl,
-    )
-    .await?;
+    let code = authorize::issue_code(&state.store, &state.keys, req, session, t, ttl).await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
         params.push(("state", s));
@@ -356,7 +346,7 @@ async fn consent(
                 t,
             )
             .await?;
-            match finish(&state, &req, &session, &user, t).await {
+            match finish(&state, &req, &session, t).await {
                 Ok(r) => Ok(r),
                 Err(e) => Ok(authorize_error(&state, e)),
             }
@@ -449,7 +439,7 @@ async fn token(
         store: &state.store,
         keys: &state.keys,
         config: &state.config,
-        signer: state.signer.clone(),
+        keyring: &state.keyring,
         now: now(),
     };
     let response = match &request {

@@ -32,6 +32,7 @@ fn env() -> &'static Environment<'static> {
             ("home.html", include_str!("../../templates/home.html")),
             ("error.html", include_str!("../../templates/error.html")),
             ("consent.html", include_str!("../../templates/consent.html")),
+            ("logout.html", include_str!("../../templates/logout.html")),
             (
                 "developer.html",
                 include_str!("../../templates/developer.html"),

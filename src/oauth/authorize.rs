@@ -12,6 +12,11 @@ use crate::{
     store::{self, applications::Application, oauth::Code, oauth::Grant, Store, StoreError},
 };
 
+/// `response_type` values logi implements (the authorization code flow only).
+pub const RESPONSE_TYPES: &[&str] = &["code"];
+/// `prompt` values logi honours (OIDC Core §3.1.2.1).
+pub const PROMPT_VALUES: &[&str] = &["none", "login", "consent", "select_account"];
+
 /// The request as received (from the query or the form body).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct AuthorizeParams {
@@ -110,7 +115,7 @@ pub async fn validate(
         )));
     }
     match params.response_type.as_deref() {
-        Some("code") => {}
+        Some(t) if RESPONSE_TYPES.contains(&t) => {}
         None => {
             return Err(fail(OAuthError::invalid_request(
                 "response_type is required",
@@ -201,8 +206,7 @@ pub async fn issue_code(
     store: &Store,
     keys: &crate::crypto::ServerKeys,
     req: &ValidRequest,
-    user_id: &str,
-    auth_time: i64,
+    session: &crate::store::sessions::Session,
     now: i64,
     ttl: i64,
 ) -> Result<String, StoreError> {
@@ -210,22 +214,23 @@ pub async fn issue_code(
     let grant = Grant {
         id: format!("grt_{}", random_token(16)),
         application_id: req.app.id.clone(),
-        user_id: Some(user_id.to_string()),
+        user_id: Some(session.user_id.clone()),
         scope: req.scopes.join(" "),
-        auth_time,
+        auth_time: session.auth_time,
         created_at: now,
         revoked_at: None,
+        sid: session.sid.clone(),
     };
     let row = Code {
         code_hash: keys.hash_secret(&code),
         grant_id: grant.id.clone(),
         application_id: req.app.id.clone(),
-        user_id: user_id.to_string(),
+        user_id: session.user_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
         nonce: req.nonce.clone(),
         scope: req.scopes.join(" "),
-        auth_time,
+        auth_time: session.auth_time,
         created_at: now,
         expires_at: now + ttl,
         used_at: None,
@@ -239,6 +244,9 @@ pub async fn issue_code(
 
 /// The client redirect carrying `params` (RFC 6749 §4.1.2), keeping the URI's own query.
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    if params.is_empty() {
+        return redirect_uri.to_string();
+    }
     match url::Url::parse(redirect_uri) {
         Ok(mut url) => {
             {

@@ -5,6 +5,9 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::constant_time_eq;
 
+/// The only `code_challenge_method` logi accepts (`plain` is refused for everyone).
+pub const METHODS: &[&str] = &["S256"];
+
 /// RFC 7636 §4.1/§4.2: 43–128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
 pub fn is_valid_verifier_or_challenge(s: &str) -> bool {
     (43..=128).contains(&s.len())

@@ -42,6 +42,12 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::None,
+    ];
+
     pub fn parse(s: &str) -> Option<AuthMethod> {
         match s {
             "none" => Some(AuthMethod::None),

@@ -2,6 +2,9 @@
 
 use crate::developer::applications::is_scope_token;
 
+/// The standard scopes logi knows (applications may register their own on top).
+pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access"];
+
 /// Scopes that only make sense for a user (never for `client_credentials`).
 pub const USER_ONLY: &[&str] = &["openid", "profile", "email", "offline_access"];
 

@@ -32,11 +32,11 @@ pub async fn insert(store: &Store, k: &SigningKeyRow) -> Result<()> {
     Ok(())
 }
 
-/// The active key of `alg`: activated, not retired; the oldest such key wins.
+/// The key of `alg` in force: the newest activated one.
 pub async fn current(store: &Store, alg: &str, now: i64) -> Result<Option<SigningKeyRow>> {
     Ok(sqlx::query_as(
         "SELECT * FROM signing_keys WHERE alg = $1 AND activates_at <= $2 \
-         AND (retired_at IS NULL OR retired_at > $2) ORDER BY activates_at, kid LIMIT 1",
+         ORDER BY activates_at DESC, kid DESC LIMIT 1",
     )
     .bind(alg)
     .bind(now)
@@ -52,4 +52,53 @@ pub async fn published(store: &Store, now: i64) -> Result<Vec<SigningKeyRow>> {
     .bind(now)
     .fetch_all(&store.pool)
     .await?)
+}
+
+/// Inserts the next key of its algorithm and schedules every older key of that algorithm that
+/// has no end yet to stop signing when it activates and to leave the JWKS at `expires_at`.
+pub async fn insert_and_retire_older(
+    store: &Store,
+    next: &SigningKeyRow,
+    expires_at: i64,
+) -> Result<()> {
+    let mut tx = store.pool.begin().await?;
+    sqlx::query(
+        "UPDATE signing_keys SET retired_at = $2, expires_at = $3 \
+         WHERE alg = $1 AND expires_at IS NULL",
+    )
+    .bind(&next.alg)
+    .bind(next.activates_at)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_key_enc, public_jwk, created_at, activates_at, \
+         retired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)",
+    )
+    .bind(&next.kid)
+    .bind(&next.alg)
+    .bind(&next.private_key_enc)
+    .bind(&next.public_jwk)
+    .bind(next.created_at)
+    .bind(next.activates_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn all(store: &Store) -> Result<Vec<SigningKeyRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM signing_keys ORDER BY alg, created_at, kid")
+            .fetch_all(&store.pool)
+            .await?,
+    )
+}
+
+pub async fn newest_created_at(store: &Store) -> Result<Option<i64>> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT created_at FROM signing_keys ORDER BY created_at DESC LIMIT 1")
+            .fetch_optional(&store.pool)
+            .await?;
+    Ok(row.map(|(t,)| t))
 }

@@ -14,12 +14,14 @@ pub struct Grant {
     pub auth_time: i64,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The browser session that granted it (OIDC `sid`), if any.
+    pub sid: Option<String>,
 }
 
 pub async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> Result<()> {
     sqlx::query(
-        "INSERT INTO grants (id, application_id, user_id, scope, auth_time, created_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        "INSERT INTO grants (id, application_id, user_id, scope, auth_time, created_at, revoked_at, sid) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
     )
     .bind(&g.id)
     .bind(&g.application_id)
@@ -27,6 +29,7 @@ pub async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant)
     .bind(&g.scope)
     .bind(g.auth_time)
     .bind(g.created_at)
+    .bind(&g.sid)
     .execute(ex)
     .await?;
     Ok(())

@@ -9,18 +9,21 @@ pub struct Session {
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Public session identifier (OIDC `sid`), unrelated to the cookie value.
+    pub sid: Option<String>,
 }
 
 pub async fn insert(store: &Store, s: &Session) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, sid) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&s.id_hash)
     .bind(&s.user_id)
     .bind(s.auth_time)
     .bind(s.created_at)
     .bind(s.expires_at)
+    .bind(&s.sid)
     .execute(&store.pool)
     .await?;
     Ok(())

@@ -48,6 +48,31 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
+    /// A second logi process on the same database and master key as `self`.
+    pub async fn spawn_sibling(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = (*self.state.config).clone();
+        tweak(&mut config);
+        let listener = server::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        config.bind = format!("127.0.0.1:{port}");
+        let state = server::prepare(config).await.expect("sibling starts");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let _ = server::serve(served, listener, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            state,
+            shutdown: Some(tx),
+            pg_database: None,
+            data_dir: std::env::temp_dir().join("logi-test-sibling-unused"),
+        }
+    }
+
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         sqlx::any::install_default_drivers();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);

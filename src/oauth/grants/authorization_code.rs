@@ -89,5 +89,15 @@ pub async fn exchange(
         None
     };
     tx.commit().await?;
-    Ok(ctx.response(access_token, &scopes, refresh_token))
+    let mut response = ctx.response(access_token, &scopes, refresh_token);
+    response.id_token = ctx
+        .id_token(
+            app,
+            &grant,
+            &scopes,
+            row.nonce.as_deref(),
+            &response.access_token,
+        )
+        .await?;
+    Ok(response)
 }

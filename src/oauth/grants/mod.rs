@@ -8,6 +8,13 @@ pub mod refresh_token;
 use super::{error::OAuthError, policy};
 use crate::{http::extract::Params, keys::KeyError, store::StoreError};
 
+/// The grant types `/oauth/token` implements: [`TokenRequest::parse`] accepts exactly these.
+pub const SUPPORTED: &[&str] = &[
+    policy::GRANT_AUTHORIZATION_CODE,
+    policy::GRANT_REFRESH_TOKEN,
+    policy::GRANT_CLIENT_CREDENTIALS,
+];
+
 pub enum TokenRequest {
     AuthorizationCode {
         code: String,

@@ -66,7 +66,12 @@ pub async fn refresh(
     }
     store::oauth::insert_refresh(&mut *tx, &next_row).await?;
     tx.commit().await?;
-    Ok(ctx.response(access_token, &scopes, Some(next_token)))
+    let mut response = ctx.response(access_token, &scopes, Some(next_token));
+    // OIDC Core §12.2: a refreshed ID token carries no nonce.
+    response.id_token = ctx
+        .id_token(app, &grant, &scopes, None, &response.access_token)
+        .await?;
+    Ok(response)
 }
 
 /// A rotated refresh token presented again: someone holds a copy. Revoke the whole family

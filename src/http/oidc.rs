@@ -1,0 +1,231 @@
+//! OpenID Connect endpoints: discovery, `/oauth/userinfo`, `/oauth/logout`.
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+    Json, Router,
+};
+use minijinja::context;
+
+use super::{
+    accounts::current_user,
+    error::PageError,
+    extract::{self, Params},
+    pages::{self, html, render, Csrf},
+    AppState,
+};
+use crate::{
+    accounts::sessions,
+    oauth::authorize::redirect_with,
+    oidc::{
+        discovery,
+        userinfo::{self, BearerError, BearerErrorCode},
+    },
+    store,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery_document))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery_document),
+        )
+        .route("/oauth/userinfo", get(userinfo).post(userinfo))
+        .route("/oauth/logout", get(logout).post(logout))
+}
+
+async fn discovery_document(State(state): State<AppState>) -> Response {
+    let mut r = Json(discovery::document(&state.config)).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}
+
+/// RFC 6750 §3 error responses with `WWW-Authenticate: Bearer …`.
+fn bearer_error(e: BearerError) -> Response {
+    let (status, challenge) = match e {
+        BearerError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            "Bearer realm=\"logi\"".to_string(),
+        ),
+        BearerError::Store(e) => return super::error::ApiError::from(e).into_response(),
+        BearerError::Error(code, description) => {
+            let (status, name) = match code {
+                BearerErrorCode::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
+                BearerErrorCode::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+                BearerErrorCode::InsufficientScope => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            };
+            let description = description.replace(['"', '\\'], "");
+            (
+                status,
+                format!(
+                    "Bearer realm=\"logi\", error=\"{name}\", error_description=\"{description}\""
+                ),
+            )
+        }
+    };
+    let mut r = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = extract::bearer(&headers) else {
+        return bearer_error(if headers.contains_key(header::AUTHORIZATION) {
+            BearerError::Error(
+                BearerErrorCode::InvalidRequest,
+                "expected Authorization: Bearer <token>".into(),
+            )
+        } else {
+            BearerError::Missing
+        });
+    };
+    let result = async {
+        let claims =
+            userinfo::verify_access_token(&state.store, &state.keyring, &state.config, token)
+                .await?;
+        userinfo::claims_for(&state.store, &claims).await
+    }
+    .await;
+    match result {
+        Ok(claims) => {
+            let mut r = Json(claims).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => bearer_error(e),
+    }
+}
+
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+async fn logout(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let params = if method == Method::POST {
+        Params::from_form(&headers, &body)
+    } else {
+        Params::parse(uri.query().unwrap_or_default().as_bytes())
+    }
+    .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
+
+    // The hint names the client and the user; an expired hint is still a fine hint.
+    let hint = match params.get("id_token_hint") {
+        Some(token) => Some(verify_id_token_hint(&state, token).ok_or_else(|| {
+            PageError::bad_request("The id_token_hint is not an ID token issued by logi.")
+        })?),
+        None => None,
+    };
+    let client_id = match (hint.as_ref().map(|h| h.0.as_str()), params.get("client_id")) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(PageError::bad_request(
+                "client_id does not match the id_token_hint.",
+            ))
+        }
+        (Some(a), _) => Some(a.to_string()),
+        (None, b) => b.map(String::from),
+    };
+    let app = match &client_id {
+        Some(id) => Some(
+            store::applications::by_client_id(&state.store, id)
+                .await?
+                .ok_or_else(|| PageError::bad_request("Unknown client_id."))?,
+        ),
+        None => None,
+    };
+    let redirect = match params.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => match &app {
+            Some(app) if app.post_logout_redirect_uris.iter().any(|r| r == uri) => {
+                Some(uri.to_string())
+            }
+            Some(_) => {
+                return Err(PageError::bad_request(
+                    "This post_logout_redirect_uri is not registered for the application.",
+                ))
+            }
+            None => {
+                return Err(PageError::bad_request(
+                    "post_logout_redirect_uri needs an id_token_hint or a client_id.",
+                ))
+            }
+        },
+    };
+    let current = current_user(&state, &headers).await?;
+    let confirmed = method == Method::POST && params.get("confirm") == Some("yes");
+    if confirmed {
+        pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
+    }
+    let hint_matches_session = match (&hint, &current) {
+        (Some((_, sub)), Some((_, user))) => *sub == user.id,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    if !confirmed && !hint_matches_session && current.is_some() {
+        let csrf = Csrf::for_request(&state, &headers);
+        let body = render(
+            "logout.html",
+            context! {
+                csrf_token => &csrf.token,
+                client_name => app.as_ref().map(|a| a.client_name.clone()),
+                client_id => client_id,
+                email => current.as_ref().map(|(_, u)| u.email.clone()),
+                post_logout_redirect_uri => &redirect,
+                state => params.get("state"),
+            },
+        )?;
+        return Ok(csrf.apply(html(StatusCode::OK, body)));
+    }
+    if let Some(cookie) = extract::cookie(&headers, sessions::COOKIE) {
+        sessions::end(&state.store, &cookie).await?;
+    }
+    let mut response = match redirect {
+        Some(uri) => {
+            let state_param: Vec<(&str, &str)> = params
+                .get("state")
+                .map(|s| vec![("state", s)])
+                .unwrap_or_default();
+            Redirect::to(&redirect_with(&uri, &state_param)).into_response()
+        }
+        None => Redirect::to("/?signed_out=1").into_response(),
+    };
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        pages::cookie_header(&state, sessions::COOKIE, "", Some(0)),
+    );
+    Ok(response)
+}
+
+/// (client_id, sub) of an ID token logi signed; expiry is not checked (a hint may be old).
+fn verify_id_token_hint(state: &AppState, token: &str) -> Option<(String, String)> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let key = state.keyring.verifier(header.kid.as_deref()?)?;
+    let mut validation = jsonwebtoken::Validation::new(key.alg.jsonwebtoken());
+    validation.set_issuer(&[&state.config.issuer]);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
+        .ok()?
+        .claims;
+    let aud = match &claims["aud"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a.first()?.as_str()?.to_string(),
+        _ => return None,
+    };
+    Some((aud, claims["sub"].as_str()?.to_string()))
+}

@@ -1,0 +1,39 @@
+//! Discovery metadata (OIDC Discovery 1.0, RFC 8414), built from the same constants the
+//! endpoints enforce, so it cannot advertise what logi does not do.
+
+use serde_json::{json, Value};
+
+use crate::{
+    config::Config,
+    keys::Alg,
+    oauth::{authorize, grants, pkce, policy::AuthMethod, scope},
+};
+
+pub fn document(config: &Config) -> Value {
+    let url = |path: &str| format!("{}{}", config.issuer, path);
+    json!({
+        "issuer": config.issuer,
+        "authorization_endpoint": url("/oauth/authorize"),
+        "token_endpoint": url("/oauth/token"),
+        "userinfo_endpoint": url("/oauth/userinfo"),
+        "jwks_uri": url("/oauth/jwks"),
+        "end_session_endpoint": url("/oauth/logout"),
+        "scopes_supported": scope::SUPPORTED,
+        "response_types_supported": authorize::RESPONSE_TYPES,
+        "response_modes_supported": ["query"],
+        "grant_types_supported": grants::SUPPORTED,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": Alg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "code_challenge_methods_supported": pkce::METHODS,
+        "claims_supported": crate::oidc::CLAIMS_SUPPORTED,
+        // The `claims` request parameter is ignored (allowed by OIDC Core §5.5).
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": authorize::PROMPT_VALUES,
+        "userinfo_signing_alg_values_supported": [],
+        "ui_locales_supported": ["en"],
+    })
+}
