@@ -22,10 +22,11 @@ use crate::{
     crypto::{now, random_token},
     oauth::{
         authorize::{self, AuthorizeError, AuthorizeParams, ValidRequest},
+        dpop,
         error::{ErrorCode, OAuthError},
         grants::{self, GrantError, TokenRequest},
         policy::{self, PresentedCredentials},
-        scope,
+        revocation, scope,
         tokens::TokenContext,
     },
     store::{self, oauth::PendingRequest, sessions::Session, users::User},
@@ -39,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/oauth/authorize", get(authorize_get).post(authorize_post))
         .route("/oauth/consent", post(consent))
         .route("/oauth/token", post(token))
+        .route("/oauth/revoke", post(revoke))
+        .route("/oauth/introspect", post(introspect))
         .route("/oauth/jwks", get(jwks))
 }
 
@@ -435,12 +438,16 @@ async fn token(
     let app = authenticate_client(&state, &headers, &params).await?;
     let request = TokenRequest::parse(&params)?;
     policy::check_grant_allowed(&app, request.grant_type())?;
+    let t = now();
+    let proof = dpop_proof(&state, &headers, "POST", "/oauth/token", t).await?;
+    policy::check_dpop_required(&app, proof.is_some())?;
     let ctx = TokenContext {
         store: &state.store,
         keys: &state.keys,
         config: &state.config,
         keyring: &state.keyring,
-        now: now(),
+        now: t,
+        dpop_jkt: proof.map(|p| p.jkt),
     };
     let response = match &request {
         TokenRequest::AuthorizationCode {
@@ -466,6 +473,84 @@ async fn token(
         }
     };
     Ok(no_store(Json(response).into_response()))
+}
+
+/// The request's `DPoP` proof, validated for `method` on `path` (RFC 9449 §4.3); `None` when
+/// the request has none. More than one `DPoP` header is invalid.
+async fn dpop_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    t: i64,
+) -> Result<Option<dpop::Proof>, ApiError> {
+    let mut values = headers.get_all("dpop").iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |d: String| ApiError::from(OAuthError::new(ErrorCode::InvalidDpopProof, d));
+    if values.next().is_some() {
+        return Err(bad("exactly one DPoP header is allowed".into()));
+    }
+    let proof = first
+        .to_str()
+        .map_err(|_| bad("malformed DPoP header".into()))?;
+    let url = format!("{}{}", state.config.issuer, path);
+    match dpop::verify(&state.store, proof, method, &url, None, t).await {
+        Ok(p) => Ok(Some(p)),
+        Err(dpop::DpopError::Invalid(d)) => Err(bad(d)),
+        Err(dpop::DpopError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// `POST /oauth/revoke` (RFC 7009): client authentication per the policy module; always 200
+/// for a well-formed request by an authenticated client.
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::from_form(&headers, &body)?;
+    let app = authenticate_client(&state, &headers, &params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    revocation::revoke(
+        &state.store,
+        &state.keys,
+        &state.keyring,
+        &state.config,
+        &app,
+        token,
+        now(),
+    )
+    .await?;
+    Ok(no_store(StatusCode::OK.into_response()))
+}
+
+/// `POST /oauth/introspect` (RFC 7662): confidential clients only, their own tokens only.
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::from_form(&headers, &body)?;
+    let app = authenticate_client(&state, &headers, &params).await?;
+    policy::may_introspect(&app)?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let body = revocation::introspect(
+        &state.store,
+        &state.keys,
+        &state.keyring,
+        &state.config,
+        &app,
+        token,
+        now(),
+    )
+    .await?;
+    Ok(no_store(Json(body).into_response()))
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -19,11 +19,10 @@ use super::{
 };
 use crate::{
     accounts::sessions,
+    crypto::now,
     oauth::authorize::redirect_with,
-    oidc::{
-        discovery,
-        userinfo::{self, BearerError, BearerErrorCode},
-    },
+    oauth::bearer::{self, BearerError, BearerErrorCode, Presented},
+    oidc::{discovery, userinfo},
     store,
 };
 
@@ -47,27 +46,31 @@ async fn discovery_document(State(state): State<AppState>) -> Response {
     r
 }
 
-/// RFC 6750 §3 error responses with `WWW-Authenticate: Bearer …`.
-fn bearer_error(e: BearerError) -> Response {
+/// RFC 6750 §3 / RFC 9449 §7.1 error responses with `WWW-Authenticate: Bearer …` or `DPoP …`.
+fn bearer_error(e: BearerError, scheme: &str) -> Response {
     let (status, challenge) = match e {
-        BearerError::Missing => (
-            StatusCode::UNAUTHORIZED,
-            "Bearer realm=\"logi\"".to_string(),
-        ),
+        BearerError::Missing => (StatusCode::UNAUTHORIZED, format!("{scheme} realm=\"logi\"")),
         BearerError::Store(e) => return super::error::ApiError::from(e).into_response(),
         BearerError::Error(code, description) => {
-            let (status, name) = match code {
-                BearerErrorCode::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
-                BearerErrorCode::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
-                BearerErrorCode::InsufficientScope => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            let status = match code {
+                BearerErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+                BearerErrorCode::InvalidToken | BearerErrorCode::InvalidDpopProof => {
+                    StatusCode::UNAUTHORIZED
+                }
+                BearerErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             };
             let description = description.replace(['"', '\\'], "");
-            (
-                status,
-                format!(
-                    "Bearer realm=\"logi\", error=\"{name}\", error_description=\"{description}\""
-                ),
-            )
+            let mut c = format!(
+                "{scheme} realm=\"logi\", error=\"{}\", error_description=\"{description}\"",
+                code.as_str()
+            );
+            if scheme == "DPoP" {
+                c.push_str(&format!(
+                    ", algs=\"{}\"",
+                    crate::oauth::dpop::ALGS.join(" ")
+                ));
+            }
+            (status, c)
         }
     };
     let mut r = status.into_response();
@@ -79,21 +82,56 @@ fn bearer_error(e: BearerError) -> Response {
     r
 }
 
-async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = extract::bearer(&headers) else {
-        return bearer_error(if headers.contains_key(header::AUTHORIZATION) {
-            BearerError::Error(
-                BearerErrorCode::InvalidRequest,
-                "expected Authorization: Bearer <token>".into(),
+async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let dpop_headers: Vec<&str> = headers
+        .get_all("dpop")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let (presented, scheme) = match authorization.and_then(|v| v.split_once(' ')) {
+        None if authorization.is_none() => return bearer_error(BearerError::Missing, "Bearer"),
+        Some((s, token)) if s.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            (Presented::Bearer(token.trim()), "Bearer")
+        }
+        Some((s, token)) if s.eq_ignore_ascii_case("dpop") && !token.trim().is_empty() => {
+            if dpop_headers.len() > 1 {
+                let e = BearerError::Error(
+                    BearerErrorCode::InvalidDpopProof,
+                    "exactly one DPoP header is allowed".into(),
+                );
+                return bearer_error(e, "DPoP");
+            }
+            (
+                Presented::Dpop {
+                    token: token.trim(),
+                    proof: dpop_headers.first().copied(),
+                },
+                "DPoP",
             )
-        } else {
-            BearerError::Missing
-        });
+        }
+        _ => {
+            let e = BearerError::Error(
+                BearerErrorCode::InvalidRequest,
+                "expected Authorization: Bearer or DPoP".into(),
+            );
+            return bearer_error(e, "Bearer");
+        }
     };
+    let url = format!("{}/oauth/userinfo", state.config.issuer);
     let result = async {
-        let claims =
-            userinfo::verify_access_token(&state.store, &state.keyring, &state.config, token)
-                .await?;
+        let claims = bearer::authorize_request(
+            &state.store,
+            &state.keyring,
+            &state.config,
+            presented,
+            method.as_str(),
+            &url,
+            now(),
+        )
+        .await?;
         userinfo::claims_for(&state.store, &claims).await
     }
     .await;
@@ -104,7 +142,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Err(e) => bearer_error(e),
+        Err(e) => bearer_error(e, scheme),
     }
 }
 

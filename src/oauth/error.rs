@@ -22,6 +22,12 @@ pub enum ErrorCode {
     InteractionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 9449 §5: missing or invalid DPoP proof at the token endpoint.
+    InvalidDpopProof,
+    /// RFC 8628 §3.5 device flow polling answers.
+    AuthorizationPending,
+    SlowDown,
+    ExpiredToken,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -42,6 +48,10 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }

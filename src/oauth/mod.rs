@@ -1,9 +1,12 @@
 //! The OAuth 2.0 protocol, free of HTTP types; functions take the current time as an argument.
 
 pub mod authorize;
+pub mod bearer;
+pub mod dpop;
 pub mod error;
 pub mod grants;
 pub mod pkce;
 pub mod policy;
+pub mod revocation;
 pub mod scope;
 pub mod tokens;

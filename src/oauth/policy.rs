@@ -398,13 +398,36 @@ pub fn issues_refresh_token(app: &Application, granted: &[String]) -> bool {
         && granted.iter().any(|s| s == "offline_access")
 }
 
+/// A client registered with `dpop_bound_access_tokens: true` must send a DPoP proof with
+/// every token request (RFC 9449 §5.2).
+pub fn check_dpop_required(app: &Application, proof_present: bool) -> Result<(), OAuthError> {
+    if app.dpop_bound_access_tokens && !proof_present {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this client must send a DPoP proof",
+        ));
+    }
+    Ok(())
+}
+
+/// Policy row "refresh tokens" (DPoP): refresh tokens of public clients are bound to the DPoP
+/// key of the request that obtained them (RFC 9449 §5); a confidential client's refresh tokens
+/// are already bound to its credentials.
+pub fn refresh_token_binding(app: &Application, dpop_jkt: Option<&str>) -> Option<String> {
+    match app.client_type {
+        ClientType::Public => dpop_jkt.map(String::from),
+        ClientType::Confidential => None,
+    }
+}
+
 /// Policy row "/oauth/introspect": confidential clients only.
 pub fn may_introspect(app: &Application) -> Result<(), OAuthError> {
     match app.client_type {
         ClientType::Confidential => Ok(()),
+        // Introspection needs real client authentication, which a public client cannot give.
         ClientType::Public => Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "public clients cannot introspect",
+            ErrorCode::InvalidClient,
+            "public clients cannot introspect tokens",
         )),
     }
 }

@@ -20,6 +20,8 @@ pub struct TokenContext<'a> {
     pub config: &'a Config,
     pub keyring: &'a KeyRing,
     pub now: i64,
+    /// Thumbprint of the key of a valid DPoP proof sent with the request.
+    pub dpop_jkt: Option<String>,
 }
 
 /// RFC 9068 §2.2 claims, plus `gid`: the grant the token belongs to, so that revoking the grant
@@ -38,6 +40,14 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gid: Option<String>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<Cnf>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Cnf {
+    pub jkt: String,
 }
 
 /// The successful token response (RFC 6749 §5.1).
@@ -76,6 +86,7 @@ impl TokenContext<'_> {
             exp: self.now + self.config.access_token_ttl_seconds as i64,
             auth_time,
             gid: grant_id.map(String::from),
+            cnf: self.dpop_jkt.clone().map(|jkt| Cnf { jkt }),
         };
         let jwt = self
             .keyring
@@ -90,6 +101,7 @@ impl TokenContext<'_> {
         app: &Application,
         grant_id: &str,
         scopes: &[String],
+        dpop_jkt: Option<String>,
     ) -> (String, RefreshToken) {
         let token = random_token(32);
         let row = RefreshToken {
@@ -100,6 +112,7 @@ impl TokenContext<'_> {
             created_at: self.now,
             expires_at: self.now + self.config.refresh_token_ttl_seconds as i64,
             used_at: None,
+            dpop_jkt,
         };
         (token, row)
     }
@@ -112,7 +125,11 @@ impl TokenContext<'_> {
     ) -> TokenResponse {
         TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: if self.dpop_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: self.config.access_token_ttl_seconds,
             scope: scopes.join(" "),
             refresh_token,

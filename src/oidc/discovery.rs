@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::{
     config::Config,
     keys::Alg,
-    oauth::{authorize, grants, pkce, policy::AuthMethod, scope},
+    oauth::{authorize, dpop, grants, pkce, policy::AuthMethod, scope},
 };
 
 pub fn document(config: &Config) -> Value {
@@ -18,6 +18,8 @@ pub fn document(config: &Config) -> Value {
         "userinfo_endpoint": url("/oauth/userinfo"),
         "jwks_uri": url("/oauth/jwks"),
         "end_session_endpoint": url("/oauth/logout"),
+        "revocation_endpoint": url("/oauth/revoke"),
+        "introspection_endpoint": url("/oauth/introspect"),
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": authorize::RESPONSE_TYPES,
         "response_modes_supported": ["query"],
@@ -25,7 +27,11 @@ pub fn document(config: &Config) -> Value {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": Alg::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "revocation_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        // Introspection needs a client secret: public clients (`none`) cannot call it.
+        "introspection_endpoint_auth_methods_supported": [AuthMethod::ClientSecretBasic.as_str(), AuthMethod::ClientSecretPost.as_str()],
         "code_challenge_methods_supported": pkce::METHODS,
+        "dpop_signing_alg_values_supported": dpop::ALGS,
         "claims_supported": crate::oidc::CLAIMS_SUPPORTED,
         // The `claims` request parameter is ignored (allowed by OIDC Core §5.5).
         "claims_parameter_supported": false,

@@ -242,6 +242,8 @@ pub struct RefreshToken {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// DPoP key thumbprint the token is bound to (public clients).
+    pub dpop_jkt: Option<String>,
 }
 
 pub async fn insert_refresh<'e, E: Executor<'e, Database = Any>>(
@@ -249,8 +251,8 @@ pub async fn insert_refresh<'e, E: Executor<'e, Database = Any>>(
     t: &RefreshToken,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, expires_at, used_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, expires_at, used_at, dpop_jkt) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
     )
     .bind(&t.token_hash)
     .bind(&t.grant_id)
@@ -258,6 +260,7 @@ pub async fn insert_refresh<'e, E: Executor<'e, Database = Any>>(
     .bind(&t.scope)
     .bind(t.created_at)
     .bind(t.expires_at)
+    .bind(&t.dpop_jkt)
     .execute(ex)
     .await?;
     Ok(())
@@ -288,4 +291,45 @@ pub async fn rotate_refresh<'e, E: Executor<'e, Database = Any>>(
     .execute(ex)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Records a DPoP proof key; false when it was seen before (a replay).
+pub async fn remember_dpop_jti(store: &Store, key: &str, expires_at: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(expires_at)
+    .execute(&store.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn revoke_access_token(store: &Store, jti: &str, expires_at: i64) -> Result<()> {
+    sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn access_token_revoked(store: &Store, jti: &str) -> Result<bool> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT jti FROM revoked_access_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&store.pool)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Housekeeping for the short-lived lifecycle tables.
+pub async fn delete_expired_lifecycle(store: &Store, now: i64) -> Result<()> {
+    for table in ["dpop_proofs", "revoked_access_tokens", "device_codes"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+            .bind(now - 60)
+            .execute(&store.pool)
+            .await?;
+    }
+    Ok(())
 }

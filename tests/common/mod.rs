@@ -427,3 +427,60 @@ impl TestApp {
         req.form(&form).send().await.expect("token")
     }
 }
+
+/// A client-side DPoP key (ES256) that makes proofs (RFC 9449 §4.2).
+pub struct DpopKey {
+    pkcs8: Vec<u8>,
+    pub jwk: Value,
+}
+
+impl DpopKey {
+    pub fn new() -> DpopKey {
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
+        DpopKey {
+            pkcs8: pkcs8.as_ref().to_vec(),
+            jwk,
+        }
+    }
+
+    /// RFC 7638 thumbprint: what `cnf.jkt` must be.
+    pub fn thumbprint(&self) -> String {
+        logi::oauth::dpop::thumbprint(&self.jwk).unwrap()
+    }
+
+    /// A proof with the given claims (jti, iat filled in unless given).
+    pub fn proof_with(&self, mut claims: Value) -> String {
+        if claims.get("jti").is_none() {
+            claims["jti"] = json!(random_token(12));
+        }
+        if claims.get("iat").is_none() {
+            claims["iat"] = json!(logi::crypto::now());
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(serde_json::from_value(self.jwk.clone()).unwrap());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8),
+        )
+        .unwrap()
+    }
+
+    pub fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        let mut claims = json!({"htm": method, "htu": url});
+        if let Some(token) = access_token {
+            use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+            use sha2::Digest;
+            claims["ath"] = json!(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(token.as_bytes())));
+        }
+        self.proof_with(claims)
+    }
+}

@@ -82,7 +82,8 @@ pub async fn exchange(
         ));
     }
     let refresh_token = if policy::issues_refresh_token(app, &scopes) {
-        let (token, refresh_row) = ctx.refresh_token(app, &grant.id, &scopes);
+        let binding = policy::refresh_token_binding(app, ctx.dpop_jkt.as_deref());
+        let (token, refresh_row) = ctx.refresh_token(app, &grant.id, &scopes, binding);
         store::oauth::insert_refresh(&mut *tx, &refresh_row).await?;
         Some(token)
     } else {

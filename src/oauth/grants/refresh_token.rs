@@ -31,6 +31,14 @@ pub async fn refresh(
     if row.expires_at <= ctx.now {
         return Err(invalid("refresh token expired"));
     }
+    // RFC 9449 §5.0: a bound refresh token is only usable with a proof from the same key.
+    if let Some(bound) = &row.dpop_jkt {
+        if ctx.dpop_jkt.as_deref() != Some(bound.as_str()) {
+            return Err(invalid(
+                "this refresh token is bound to a DPoP key: send a proof signed with it",
+            ));
+        }
+    }
     let Some(grant) = store::oauth::active_grant(ctx.store, &row.grant_id).await? else {
         return Err(invalid("refresh token revoked"));
     };
@@ -56,7 +64,7 @@ pub async fn refresh(
         Some(&grant.id),
     )?;
     // The successor keeps the original scope (RFC 6749 §6): narrowing applies to this access token.
-    let (next_token, next_row) = ctx.refresh_token(app, &grant.id, &original);
+    let (next_token, next_row) = ctx.refresh_token(app, &grant.id, &original, row.dpop_jkt.clone());
 
     let mut tx = ctx.store.pool.begin().await?;
     // One conditional update decides which of several concurrent requests rotates the token.

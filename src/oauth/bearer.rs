@@ -1,0 +1,160 @@
+//! Access tokens presented to logi's own resources (`/oauth/userinfo`): RFC 6750 Bearer and
+//! RFC 9449 DPoP, verification and revocation checks, and their error codes.
+
+use jsonwebtoken::{decode, decode_header, Validation};
+
+use super::{dpop, tokens::AccessClaims};
+use crate::{
+    config::Config,
+    keys::KeyRing,
+    store::{self, Store, StoreError},
+};
+
+/// RFC 6750 §3.1 and RFC 9449 §7.1 error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerErrorCode {
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+    InvalidDpopProof,
+}
+
+impl BearerErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BearerErrorCode::InvalidRequest => "invalid_request",
+            BearerErrorCode::InvalidToken => "invalid_token",
+            BearerErrorCode::InsufficientScope => "insufficient_scope",
+            BearerErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum BearerError {
+    /// No credentials at all: answer with a bare challenge (RFC 6750 §3.1).
+    Missing,
+    Error(BearerErrorCode, String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for BearerError {
+    fn from(e: StoreError) -> Self {
+        BearerError::Store(e)
+    }
+}
+
+fn invalid_token(d: &str) -> BearerError {
+    BearerError::Error(BearerErrorCode::InvalidToken, d.to_string())
+}
+
+/// How the access token came.
+pub enum Presented<'a> {
+    Bearer(&'a str),
+    Dpop {
+        token: &'a str,
+        proof: Option<&'a str>,
+    },
+}
+
+/// Verifies an access token: signature by a published logi key, `typ: at+jwt`, `iss`, `aud`,
+/// expiry, and that it is not revoked (its grant, or the token itself when it has no grant).
+pub async fn verify_access_token(
+    store: &Store,
+    keyring: &KeyRing,
+    config: &Config,
+    token: &str,
+) -> Result<AccessClaims, BearerError> {
+    let claims = decode_access_token(keyring, config, token, true)
+        .ok_or_else(|| invalid_token("invalid or expired token"))?;
+    let revoked = match &claims.gid {
+        Some(gid) => store::oauth::active_grant(store, gid).await?.is_none(),
+        // client_credentials tokens: valid while their application exists and not revoked.
+        None => {
+            store::applications::by_client_id(store, &claims.client_id)
+                .await?
+                .is_none()
+                || store::oauth::access_token_revoked(store, &claims.jti).await?
+        }
+    };
+    if revoked {
+        return Err(invalid_token("token revoked"));
+    }
+    Ok(claims)
+}
+
+/// Signature and claim checks only (no database); `check_exp: false` for revocation requests.
+pub fn decode_access_token(
+    keyring: &KeyRing,
+    config: &Config,
+    token: &str,
+    check_exp: bool,
+) -> Option<AccessClaims> {
+    let header = decode_header(token).ok()?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return None;
+    }
+    let key = keyring.verifier(header.kid.as_deref()?)?;
+    if key.alg.jsonwebtoken() != header.alg {
+        return None;
+    }
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[&config.issuer]);
+    validation.set_audience(&[&config.issuer]);
+    validation.leeway = 0;
+    validation.validate_exp = check_exp;
+    Some(
+        decode::<AccessClaims>(token, &key.decoding, &validation)
+            .ok()?
+            .claims,
+    )
+}
+
+/// Authorizes a request to a logi resource at `url` with `method`: a Bearer token must not be
+/// DPoP-bound; a DPoP token needs a fresh proof from its key, with `ath`.
+pub async fn authorize_request(
+    store: &Store,
+    keyring: &KeyRing,
+    config: &Config,
+    presented: Presented<'_>,
+    method: &str,
+    url: &str,
+    now: i64,
+) -> Result<AccessClaims, BearerError> {
+    match presented {
+        Presented::Bearer(token) => {
+            let claims = verify_access_token(store, keyring, config, token).await?;
+            if claims.cnf.is_some() {
+                return Err(invalid_token(
+                    "this token is DPoP-bound: present it with Authorization: DPoP and a proof",
+                ));
+            }
+            Ok(claims)
+        }
+        Presented::Dpop { token, proof } => {
+            let proof = proof.ok_or_else(|| {
+                BearerError::Error(
+                    BearerErrorCode::InvalidDpopProof,
+                    "a DPoP proof is required".into(),
+                )
+            })?;
+            let claims = verify_access_token(store, keyring, config, token).await?;
+            let proof = match dpop::verify(store, proof, method, url, Some(token), now).await {
+                Ok(p) => p,
+                Err(dpop::DpopError::Invalid(d)) => {
+                    return Err(BearerError::Error(BearerErrorCode::InvalidDpopProof, d))
+                }
+                Err(dpop::DpopError::Store(e)) => return Err(e.into()),
+            };
+            match &claims.cnf {
+                Some(cnf) if cnf.jkt == proof.jkt => Ok(claims),
+                Some(_) => Err(invalid_token(
+                    "the proof is signed by another key than the token is bound to",
+                )),
+                None => Err(invalid_token(
+                    "this token is not DPoP-bound: present it as Bearer",
+                )),
+            }
+        }
+    }
+}

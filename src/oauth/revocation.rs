@@ -1,0 +1,101 @@
+//! Token revocation (RFC 7009) and introspection (RFC 7662) for an authenticated client.
+//!
+//! Both only ever act on the caller's own tokens: another client's token is treated as unknown
+//! (revocation does nothing and answers 200; introspection answers `{"active": false}`).
+
+use serde_json::{json, Value};
+
+use super::{bearer, scope};
+use crate::{
+    config::Config,
+    crypto::ServerKeys,
+    keys::KeyRing,
+    store::{self, applications::Application, Store, StoreError},
+};
+
+/// RFC 7009 §2.1: revokes `token` if it is one of `app`'s. A refresh token takes its whole
+/// family (the grant) with it; so does an access token that belongs to a grant. Unknown,
+/// foreign and already revoked tokens are silently accepted (§2.2).
+pub async fn revoke(
+    store: &Store,
+    keys: &ServerKeys,
+    keyring: &KeyRing,
+    config: &Config,
+    app: &Application,
+    token: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(row) = store::oauth::refresh(store, &keys.hash_secret(token)).await? {
+        if row.application_id == app.id {
+            store::oauth::revoke_grant(store, &row.grant_id, now).await?;
+            tracing::info!(target: "logi::security", client_id = %app.client_id, grant = %row.grant_id, "refresh token revoked with its family");
+        }
+        return Ok(());
+    }
+    if let Some(claims) = bearer::decode_access_token(keyring, config, token, true) {
+        if claims.client_id != app.client_id {
+            return Ok(());
+        }
+        match &claims.gid {
+            Some(gid) => store::oauth::revoke_grant(store, gid, now).await?,
+            None => store::oauth::revoke_access_token(store, &claims.jti, claims.exp).await?,
+        }
+        tracing::info!(target: "logi::security", client_id = %app.client_id, jti = %claims.jti, "access token revoked");
+    }
+    Ok(())
+}
+
+/// RFC 7662 §2.2: metadata of an active token of `app`, or exactly `{"active": false}`.
+pub async fn introspect(
+    store: &Store,
+    keys: &ServerKeys,
+    keyring: &KeyRing,
+    config: &Config,
+    app: &Application,
+    token: &str,
+    now: i64,
+) -> Result<Value, StoreError> {
+    let inactive = json!({ "active": false });
+    if let Some(row) = store::oauth::refresh(store, &keys.hash_secret(token)).await? {
+        if row.application_id != app.id || row.used_at.is_some() || row.expires_at <= now {
+            return Ok(inactive);
+        }
+        let Some(grant) = store::oauth::active_grant(store, &row.grant_id).await? else {
+            return Ok(inactive);
+        };
+        let scopes = scope::parse(&row.scope).unwrap_or_default();
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": scopes.join(" "),
+            "client_id": app.client_id,
+            "sub": grant.user_id.unwrap_or_else(|| app.client_id.clone()),
+            "iss": config.issuer,
+            "iat": row.created_at,
+            "exp": row.expires_at,
+        }));
+    }
+    match bearer::verify_access_token(store, keyring, config, token).await {
+        Ok(claims) if claims.client_id == app.client_id => {
+            let mut out = json!({
+                "active": true,
+                "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
+                "scope": claims.scope,
+                "client_id": claims.client_id,
+                "sub": claims.sub,
+                "iss": claims.iss,
+                "aud": claims.aud,
+                "iat": claims.iat,
+                "exp": claims.exp,
+                "jti": claims.jti,
+            });
+            if let Some(cnf) = claims.cnf {
+                out["cnf"] = json!({ "jkt": cnf.jkt });
+            }
+            Ok(out)
+        }
+        Ok(_) => Ok(inactive),
+        Err(bearer::BearerError::Store(e)) => Err(e),
+        Err(_) => Ok(inactive),
+    }
+}
