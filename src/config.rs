@@ -54,6 +54,10 @@ pub struct Config {
     pub jwks_max_age_seconds: u64,
     /// How often each process re-reads the key table to follow rotations.
     pub key_refresh_interval_seconds: u64,
+    /// Lifetime of a device code (RFC 8628 `expires_in`).
+    pub device_code_ttl_seconds: u64,
+    /// Minimum polling interval for the device flow (RFC 8628 `interval`).
+    pub device_poll_interval_seconds: u64,
     /// Failed logins in a row after which an account is locked.
     pub login_max_failures_per_account: u32,
     /// Failed logins from one client IP after which that IP is locked.
@@ -87,6 +91,8 @@ impl Default for Config {
             key_rotation_period_seconds: 90 * 24 * 3600,
             jwks_max_age_seconds: 300,
             key_refresh_interval_seconds: 2,
+            device_code_ttl_seconds: 600,
+            device_poll_interval_seconds: 5,
             login_max_failures_per_account: 10,
             login_max_failures_per_ip: 100,
             login_lockout_seconds: 300,

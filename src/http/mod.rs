@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod console;
 pub mod developer_api;
+pub mod device;
 pub mod error;
 pub mod extract;
 pub mod oauth;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(console::router())
         .merge(oauth::router())
         .merge(oidc::router())
+        .merge(device::router())
         .merge(ops::router())
         .route("/assets/logi.css", get(pages::stylesheet))
         .fallback(not_found)

@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
         .route("/oauth/introspect", post(introspect))
+        .route("/oauth/device_authorization", post(device_authorization))
         .route("/oauth/jwks", get(jwks))
 }
 
@@ -285,7 +286,8 @@ async fn consent_page(
             email => &user.email,
             redirect_host,
             csrf_token => &csrf.token,
-            request_id => id,
+            action => "/oauth/consent",
+            hidden => vec![("request_id", id)],
         },
     )
     .map_err(|e| AuthorizeError::Fatal(e.message))?;
@@ -471,6 +473,9 @@ async fn token(
         TokenRequest::ClientCredentials { scope } => {
             grants::client_credentials::issue(&ctx, &app, scope.as_deref())?
         }
+        TokenRequest::DeviceCode { device_code } => {
+            grants::device_code::poll(&ctx, &app, device_code).await?
+        }
     };
     Ok(no_store(Json(response).into_response()))
 }
@@ -551,6 +556,26 @@ async fn introspect(
     )
     .await?;
     Ok(no_store(Json(body).into_response()))
+}
+
+/// `POST /oauth/device_authorization` (RFC 8628 §3.1).
+async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = Params::from_form(&headers, &body)?;
+    let app = authenticate_client(&state, &headers, &params).await?;
+    let ctx = TokenContext {
+        store: &state.store,
+        keys: &state.keys,
+        config: &state.config,
+        keyring: &state.keyring,
+        now: now(),
+        dpop_jkt: None,
+    };
+    let answer = grants::device_code::authorize_device(&ctx, &app, params.get("scope")).await?;
+    Ok(no_store(Json(answer).into_response()))
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -33,6 +33,8 @@ fn env() -> &'static Environment<'static> {
             ("error.html", include_str!("../../templates/error.html")),
             ("consent.html", include_str!("../../templates/consent.html")),
             ("logout.html", include_str!("../../templates/logout.html")),
+            ("device.html", include_str!("../../templates/device.html")),
+            ("message.html", include_str!("../../templates/message.html")),
             (
                 "developer.html",
                 include_str!("../../templates/developer.html"),

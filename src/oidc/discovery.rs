@@ -20,6 +20,7 @@ pub fn document(config: &Config) -> Value {
         "end_session_endpoint": url("/oauth/logout"),
         "revocation_endpoint": url("/oauth/revoke"),
         "introspection_endpoint": url("/oauth/introspect"),
+        "device_authorization_endpoint": url("/oauth/device_authorization"),
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": authorize::RESPONSE_TYPES,
         "response_modes_supported": ["query"],

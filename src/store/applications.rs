@@ -178,3 +178,11 @@ pub async fn delete_owned(store: &Store, owner_id: &str, id: &str) -> Result<boo
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+pub async fn by_id(store: &Store, id: &str) -> Result<Option<Application>> {
+    let row: Option<Row> = sqlx::query_as("SELECT * FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&store.pool)
+        .await?;
+    row.map(Application::try_from).transpose()
+}

@@ -18,6 +18,7 @@
 
 pub mod applications;
 pub mod developer_tokens;
+pub mod device;
 pub mod keys;
 pub mod oauth;
 pub mod sessions;

@@ -3,6 +3,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 
 use super::{error::OAuthError, policy};
@@ -13,6 +14,7 @@ pub const SUPPORTED: &[&str] = &[
     policy::GRANT_AUTHORIZATION_CODE,
     policy::GRANT_REFRESH_TOKEN,
     policy::GRANT_CLIENT_CREDENTIALS,
+    policy::GRANT_DEVICE_CODE,
 ];
 
 pub enum TokenRequest {
@@ -28,6 +30,9 @@ pub enum TokenRequest {
     ClientCredentials {
         scope: Option<String>,
     },
+    DeviceCode {
+        device_code: String,
+    },
 }
 
 impl TokenRequest {
@@ -36,6 +41,7 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode { .. } => policy::GRANT_AUTHORIZATION_CODE,
             TokenRequest::RefreshToken { .. } => policy::GRANT_REFRESH_TOKEN,
             TokenRequest::ClientCredentials { .. } => policy::GRANT_CLIENT_CREDENTIALS,
+            TokenRequest::DeviceCode { .. } => policy::GRANT_DEVICE_CODE,
         }
     }
 
@@ -60,6 +66,9 @@ impl TokenRequest {
             }),
             Some(policy::GRANT_CLIENT_CREDENTIALS) => Ok(TokenRequest::ClientCredentials {
                 scope: optional("scope"),
+            }),
+            Some(policy::GRANT_DEVICE_CODE) => Ok(TokenRequest::DeviceCode {
+                device_code: required("device_code")?,
             }),
             Some(other) => Err(OAuthError::new(
                 super::error::ErrorCode::UnsupportedGrantType,
