@@ -48,10 +48,7 @@ pub fn register(
         .grant_types
         .unwrap_or_else(|| vec![policy::GRANT_AUTHORIZATION_CODE.to_string()]);
     let scope = input.scope.unwrap_or_else(|| default_scope(&grant_types));
-    let client_secret = match client_type {
-        ClientType::Confidential => Some(new_client_secret()),
-        ClientType::Public => None,
-    };
+    let client_secret = policy::has_client_secret(client_type).then(new_client_secret);
     let application = Application {
         id: format!("app_{}", random_token(12)),
         client_id: random_token(18),
@@ -114,6 +111,36 @@ pub fn apply_patch(
     }
     next.updated_at = now;
     validate(next)
+}
+
+pub enum Rotation {
+    /// The new secret, to show once; the old one no longer verifies.
+    Rotated(String),
+    PublicClient,
+    NotFound,
+}
+
+/// `rotate_secret`: replaces a confidential client's secret at once.
+pub async fn rotate_secret(
+    store: &crate::store::Store,
+    keys: &ServerKeys,
+    app: &mut Application,
+    now: i64,
+) -> crate::store::Result<Rotation> {
+    if !policy::has_client_secret(app.client_type) {
+        return Ok(Rotation::PublicClient);
+    }
+    let secret = new_client_secret();
+    let hash = keys.hash_secret(&secret);
+    if !crate::store::applications::set_secret_hash(store, &app.owner_id, &app.id, &hash, now)
+        .await?
+    {
+        return Ok(Rotation::NotFound);
+    }
+    app.secret_hash = Some(hash);
+    app.updated_at = now;
+    tracing::info!(target: "logi::security", client_id = %app.client_id, "client secret rotated");
+    Ok(Rotation::Rotated(secret))
 }
 
 /// A fresh client secret: 256 bits from the system CSPRNG.

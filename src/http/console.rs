@@ -21,7 +21,7 @@ use super::{
 use crate::{
     crypto::now,
     developer::applications::{self as apps, MetadataInput},
-    oauth::policy::{ClientType, MetadataError},
+    oauth::policy::MetadataError,
     store::{self, users::User},
 };
 
@@ -180,24 +180,16 @@ async fn rotate(
         Err(redirect) => return Ok(redirect),
     };
     let not_found = || PageError::new(StatusCode::NOT_FOUND, "Not found", "No such application.");
-    let app = store::applications::owned(&state.store, &user.id, &id)
+    let mut app = store::applications::owned(&state.store, &user.id, &id)
         .await?
         .ok_or_else(not_found)?;
-    if app.client_type != ClientType::Confidential {
-        return Err(PageError::bad_request("Public clients have no secret."));
-    }
-    let secret = apps::new_client_secret();
-    if !store::applications::set_secret_hash(
-        &state.store,
-        &user.id,
-        &id,
-        &state.keys.hash_secret(&secret),
-        now(),
-    )
-    .await?
-    {
-        return Err(not_found());
-    }
+    let secret = match apps::rotate_secret(&state.store, &state.keys, &mut app, now()).await? {
+        apps::Rotation::Rotated(secret) => secret,
+        apps::Rotation::PublicClient => {
+            return Err(PageError::bad_request("Public clients have no secret."))
+        }
+        apps::Rotation::NotFound => return Err(not_found()),
+    };
     let shown = Shown {
         created: Some(&app),
         secret: Some(&secret),

@@ -23,7 +23,7 @@ use crate::{
         applications::{self as apps, MetadataInput},
         tokens,
     },
-    oauth::policy::{ClientType, MetadataError},
+    oauth::policy::MetadataError,
     store::{self, applications::Application, developer_tokens::DeveloperToken},
 };
 
@@ -304,22 +304,14 @@ async fn rotate_secret(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let mut app = owned(&state, &dev, &id).await?;
-    if app.client_type == ClientType::Public {
-        return Err(ApiError::bad_request(
+    match apps::rotate_secret(&state.store, &state.keys, &mut app, now()).await? {
+        apps::Rotation::Rotated(secret) => Ok(no_store(
+            Json(application_json(&app, Some(&secret))).into_response(),
+        )),
+        apps::Rotation::PublicClient => Err(ApiError::bad_request(
             "invalid_request",
             "public clients have no secret to rotate",
-        ));
+        )),
+        apps::Rotation::NotFound => Err(ApiError::not_found("no such application")),
     }
-    let secret = apps::new_client_secret();
-    let hash = state.keys.hash_secret(&secret);
-    let t = now();
-    if !store::applications::set_secret_hash(&state.store, &dev.user_id, &id, &hash, t).await? {
-        return Err(ApiError::not_found("no such application"));
-    }
-    app.secret_hash = Some(hash);
-    app.updated_at = t;
-    tracing::info!(target: "logi::security", user_id = %dev.user_id, client_id = %app.client_id, "client secret rotated");
-    Ok(no_store(
-        Json(application_json(&app, Some(&secret))).into_response(),
-    ))
 }

@@ -115,6 +115,15 @@ pub fn resolve_type_and_auth_method(
     }
 }
 
+/// Only confidential clients have a secret: generated at registration, replaced by
+/// `rotate_secret`. A public client has none, by construction (`secret_hash` is NULL).
+pub fn has_client_secret(client_type: ClientType) -> bool {
+    match client_type {
+        ClientType::Confidential => true,
+        ClientType::Public => false,
+    }
+}
+
 /// The type is immutable: a change request is refused and nothing is written.
 pub fn check_type_unchanged(
     current: ClientType,

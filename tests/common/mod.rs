@@ -48,14 +48,29 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    /// A second logi process on the same database and master key as `self`.
+    /// A second logi process on the same database and master key as `self` (same issuer).
     pub async fn spawn_sibling(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = (*self.state.config).clone();
         tweak(&mut config);
+        let unused = std::env::temp_dir().join("logi-test-sibling-unused");
+        Self::start(config, false, None, unused).await
+    }
+
+    /// Serves `config` on a free port; `own_issuer` makes the issuer that port's URL.
+    async fn start(
+        mut config: Config,
+        own_issuer: bool,
+        pg_database: Option<(String, String)>,
+        data_dir: std::path::PathBuf,
+    ) -> TestApp {
         let listener = server::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
+        let base = format!("http://127.0.0.1:{port}");
+        if own_issuer {
+            config.issuer = base.clone();
+        }
         config.bind = format!("127.0.0.1:{port}");
-        let state = server::prepare(config).await.expect("sibling starts");
+        let state = server::prepare(config).await.expect("server starts");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
         tokio::spawn(async move {
@@ -65,11 +80,11 @@ impl TestApp {
             .await;
         });
         TestApp {
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             state,
             shutdown: Some(tx),
-            pg_database: None,
-            data_dir: std::env::temp_dir().join("logi-test-sibling-unused"),
+            pg_database,
+            data_dir,
         }
     }
 
@@ -106,28 +121,7 @@ impl TestApp {
         config.data_dir = data_dir.clone();
         config.master_key = logi::config::Secret(random_token(32));
         tweak(&mut config);
-
-        let listener = server::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let base = format!("http://127.0.0.1:{port}");
-        config.issuer = base.clone();
-        config.bind = format!("127.0.0.1:{port}");
-        let state = server::prepare(config).await.expect("server starts");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let served = state.clone();
-        tokio::spawn(async move {
-            let _ = server::serve(served, listener, async move {
-                let _ = rx.await;
-            })
-            .await;
-        });
-        TestApp {
-            base,
-            state,
-            shutdown: Some(tx),
-            pg_database,
-            data_dir,
-        }
+        Self::start(config, true, pg_database, data_dir).await
     }
 
     pub fn url(&self, path: &str) -> String {
