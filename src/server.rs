@@ -50,6 +50,9 @@ pub async fn serve(
 ) -> Result<(), StartError> {
     spawn_housekeeping(state.clone());
     spawn_key_refresh(state.clone());
+    if state.store.backend == crate::store::Backend::Postgres {
+        spawn_change_listener(state.clone());
+    }
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -108,6 +111,41 @@ fn spawn_key_refresh(state: AppState) {
             if let Err(e) = state.keyring.refresh(&state.store, &state.keys, now).await {
                 tracing::warn!(error = %e, "key refresh failed");
             }
+            if let Err(e) = crate::store::cache::check_version(&state.store).await {
+                tracing::warn!(error = %e, "cache version check failed");
+            }
+        }
+    });
+}
+
+/// PostgreSQL: clears the application cache as soon as another process changes an application.
+fn spawn_change_listener(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect(&state.config.database_url).await?;
+                l.listen(crate::store::cache::CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            match listener.await {
+                Ok(mut l) => {
+                    // A (re)connected listener may have missed notifications: start clean.
+                    state.store.caches.clear();
+                    loop {
+                        match l.try_recv().await {
+                            Ok(Some(_)) => state.store.caches.clear(),
+                            Ok(None) => state.store.caches.clear(), // connection lost, reconnected
+                            Err(e) => {
+                                tracing::warn!(error = %e, "change listener failed");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot listen for changes"),
+            }
+            state.store.caches.clear();
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
     });
 }

@@ -414,7 +414,7 @@ pub async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<store::applications::Application, ApiError> {
+) -> Result<std::sync::Arc<store::applications::Application>, ApiError> {
     let creds = PresentedCredentials {
         basic: basic_credentials(headers)?,
         client_id_param: params.get("client_id").map(String::from),

@@ -38,7 +38,7 @@ pub struct AuthorizeParams {
 /// A request that passed every check.
 #[derive(Clone, Debug)]
 pub struct ValidRequest {
-    pub app: Application,
+    pub app: std::sync::Arc<Application>,
     pub redirect_uri: String,
     pub scopes: Vec<String>,
     pub state: Option<String>,

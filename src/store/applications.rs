@@ -1,6 +1,8 @@
 //! Registered applications (OAuth clients).
 
-use super::{from_json_list, to_json_list, Result, Store, StoreError};
+use std::sync::Arc;
+
+use super::{cache::applications_changed, from_json_list, to_json_list, Result, Store, StoreError};
 use crate::oauth::policy::{AuthMethod, ClientType};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +93,7 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(a.updated_at)
     .execute(&store.pool)
     .await?;
+    applications_changed(store).await?;
     Ok(())
 }
 
@@ -116,6 +119,7 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     .bind(&a.owner_id)
     .execute(&store.pool)
     .await?;
+    applications_changed(store).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -137,6 +141,7 @@ pub async fn set_secret_hash(
     .bind(now)
     .execute(&store.pool)
     .await?;
+    applications_changed(store).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -160,12 +165,22 @@ pub async fn list_owned(store: &Store, owner_id: &str) -> Result<Vec<Application
     rows.into_iter().map(Application::try_from).collect()
 }
 
-pub async fn by_client_id(store: &Store, client_id: &str) -> Result<Option<Application>> {
+/// The application with this `client_id`, from the in-memory cache when possible (see
+/// [`super::cache`]: every change is seen by every process).
+pub async fn by_client_id(store: &Store, client_id: &str) -> Result<Option<Arc<Application>>> {
+    if let Some(app) = store.caches.application(client_id) {
+        return Ok(Some(app));
+    }
     let row: Option<Row> = sqlx::query_as("SELECT * FROM applications WHERE client_id = $1")
         .bind(client_id)
         .fetch_optional(&store.pool)
         .await?;
-    row.map(Application::try_from).transpose()
+    let Some(app) = row.map(Application::try_from).transpose()? else {
+        return Ok(None);
+    };
+    let app = Arc::new(app);
+    store.caches.remember(app.clone());
+    Ok(Some(app))
 }
 
 /// Deletes the application; rows that reference it (codes, grants, tokens) go with it through
@@ -176,6 +191,7 @@ pub async fn delete_owned(store: &Store, owner_id: &str, id: &str) -> Result<boo
         .bind(owner_id)
         .execute(&store.pool)
         .await?;
+    applications_changed(store).await?;
     Ok(done.rows_affected() == 1)
 }
 

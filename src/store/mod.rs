@@ -17,6 +17,7 @@
 //! Each aggregate has its own submodule with free functions taking `&Store`.
 
 pub mod applications;
+pub mod cache;
 pub mod developer_tokens;
 pub mod device;
 pub mod keys;
@@ -45,6 +46,8 @@ pub enum Backend {
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// What this process keeps in memory (see [`cache`]).
+    pub caches: std::sync::Arc<cache::Caches>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +133,11 @@ impl Store {
                     .await?
             }
         };
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            caches: Default::default(),
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -1,0 +1,93 @@
+//! Two logi processes on one database: what one changes, the other honours at once.
+
+mod common;
+
+use common::TestApp;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// How long the second process may take to notice: PostgreSQL notifies at once; SQLite (one
+/// process per database in production) falls back to the periodic version check.
+fn allowed_delay() -> Duration {
+    if common::backend_url().is_some() {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_millis(2500)
+    }
+}
+
+async fn cc_status(app: &TestApp, client_id: &str, secret: &str) -> StatusCode {
+    app.api()
+        .post(app.url("/oauth/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn until_refused(app: &TestApp, client_id: &str, secret: &str) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if cc_status(app, client_id, secret).await == StatusCode::UNAUTHORIZED {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the second process still accepts the old credentials after 5 s");
+}
+
+#[tokio::test]
+async fn secret_rotation_and_deletion_reach_every_process() {
+    let first = TestApp::spawn_with(|c| c.key_refresh_interval_seconds = 1).await;
+    let second = first.spawn_sibling(|_| {}).await;
+    let rp = first
+        .rp(json!({"client_type": "confidential", "grant_types": ["client_credentials"], "redirect_uris": [], "scope": "api"}))
+        .await;
+    let old = rp.client_secret.clone().unwrap();
+    // Both processes have the application cached now.
+    assert_eq!(cc_status(&first, &rp.client_id, &old).await, StatusCode::OK);
+    assert_eq!(
+        cc_status(&second, &rp.client_id, &old).await,
+        StatusCode::OK
+    );
+
+    let r = first
+        .api()
+        .post(first.url(&format!(
+            "/developer/applications/{}/rotate_secret",
+            rp.app_id
+        )))
+        .bearer_auth(&rp.dev_token)
+        .send()
+        .await
+        .unwrap();
+    let new = r.json::<serde_json::Value>().await.unwrap()["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        cc_status(&first, &rp.client_id, &old).await,
+        StatusCode::UNAUTHORIZED,
+        "at once in the same process"
+    );
+    let waited = until_refused(&second, &rp.client_id, &old).await;
+    assert!(waited <= allowed_delay(), "second process took {waited:?}");
+    assert_eq!(
+        cc_status(&second, &rp.client_id, &new).await,
+        StatusCode::OK
+    );
+
+    let r = first
+        .api()
+        .delete(first.url(&format!("/developer/applications/{}", rp.app_id)))
+        .bearer_auth(&rp.dev_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let waited = until_refused(&second, &rp.client_id, &new).await;
+    assert!(waited <= allowed_delay(), "deletion took {waited:?}");
+}
