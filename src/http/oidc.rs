@@ -132,7 +132,7 @@ async fn userinfo(State(state): State<AppState>, method: Method, headers: Header
             now(),
         )
         .await?;
-        userinfo::claims_for(&state.store, &claims).await
+        userinfo::claims_for(&claims)
     }
     .await;
     match result {

@@ -7,7 +7,7 @@ use super::{dpop, tokens::AccessClaims};
 use crate::{
     config::Config,
     keys::KeyRing,
-    store::{self, Store, StoreError},
+    store::{self, users::User, Store, StoreError},
 };
 
 /// RFC 6750 §3.1 and RFC 9449 §7.1 error codes.
@@ -57,18 +57,29 @@ pub enum Presented<'a> {
     },
 }
 
+/// A verified access token, with its user when it belongs to one.
+pub struct Verified {
+    pub claims: AccessClaims,
+    pub user: Option<User>,
+}
+
 /// Verifies an access token: signature by a published logi key, `typ: at+jwt`, `iss`, `aud`,
 /// expiry, and that it is not revoked (its grant, or the token itself when it has no grant).
+/// One database round trip.
 pub async fn verify_access_token(
     store: &Store,
     keyring: &KeyRing,
     config: &Config,
     token: &str,
-) -> Result<AccessClaims, BearerError> {
+) -> Result<Verified, BearerError> {
     let claims = decode_access_token(keyring, config, token, true)
         .ok_or_else(|| invalid_token("invalid or expired token"))?;
+    let mut user = None;
     let revoked = match &claims.gid {
-        Some(gid) => store::oauth::active_grant(store, gid).await?.is_none(),
+        Some(gid) => {
+            user = store::oauth::active_grant_user(store, gid).await?;
+            user.is_none()
+        }
         // client_credentials tokens: valid while their application exists and not revoked.
         None => {
             store::applications::by_client_id(store, &claims.client_id)
@@ -80,7 +91,7 @@ pub async fn verify_access_token(
     if revoked {
         return Err(invalid_token("token revoked"));
     }
-    Ok(claims)
+    Ok(Verified { claims, user })
 }
 
 /// Signature and claim checks only (no database); `check_exp: false` for revocation requests.
@@ -120,16 +131,16 @@ pub async fn authorize_request(
     method: &str,
     url: &str,
     now: i64,
-) -> Result<AccessClaims, BearerError> {
+) -> Result<Verified, BearerError> {
     match presented {
         Presented::Bearer(token) => {
-            let claims = verify_access_token(store, keyring, config, token).await?;
-            if claims.cnf.is_some() {
+            let verified = verify_access_token(store, keyring, config, token).await?;
+            if verified.claims.cnf.is_some() {
                 return Err(invalid_token(
                     "this token is DPoP-bound: present it with Authorization: DPoP and a proof",
                 ));
             }
-            Ok(claims)
+            Ok(verified)
         }
         Presented::Dpop { token, proof } => {
             let proof = proof.ok_or_else(|| {
@@ -138,7 +149,7 @@ pub async fn authorize_request(
                     "a DPoP proof is required".into(),
                 )
             })?;
-            let claims = verify_access_token(store, keyring, config, token).await?;
+            let verified = verify_access_token(store, keyring, config, token).await?;
             let proof = match dpop::verify(store, proof, method, url, Some(token), now).await {
                 Ok(p) => p,
                 Err(dpop::DpopError::Invalid(d)) => {
@@ -146,8 +157,8 @@ pub async fn authorize_request(
                 }
                 Err(dpop::DpopError::Store(e)) => return Err(e.into()),
             };
-            match &claims.cnf {
-                Some(cnf) if cnf.jkt == proof.jkt => Ok(claims),
+            match &verified.claims.cnf {
+                Some(cnf) if cnf.jkt == proof.jkt => Ok(verified),
                 Some(_) => Err(invalid_token(
                     "the proof is signed by another key than the token is bound to",
                 )),

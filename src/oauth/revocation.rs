@@ -75,7 +75,10 @@ pub async fn introspect(
             "exp": row.expires_at,
         }));
     }
-    match bearer::verify_access_token(store, keyring, config, token).await {
+    match bearer::verify_access_token(store, keyring, config, token)
+        .await
+        .map(|v| v.claims)
+    {
         Ok(claims) if claims.client_id == app.client_id => {
             let mut out = json!({
                 "active": true,

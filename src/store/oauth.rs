@@ -55,6 +55,19 @@ pub async fn active_grant(store: &Store, grant_id: &str) -> Result<Option<Grant>
     )
 }
 
+/// The user of an unrevoked grant: one round trip answers both "is it revoked?" and "whose?".
+pub async fn active_grant_user(
+    store: &Store,
+    grant_id: &str,
+) -> Result<Option<super::users::User>> {
+    Ok(sqlx::query_as(
+        "SELECT u.* FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = $1 AND g.revoked_at IS NULL",
+    )
+    .bind(grant_id)
+    .fetch_optional(&store.pool)
+    .await?)
+}
+
 pub async fn has_consent(
     store: &Store,
     user_id: &str,
