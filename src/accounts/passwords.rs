@@ -1,83 +1,185 @@
-//! Password hashing with argon2id, off the async worker threads.
+//! Password hashing with argon2id on a small pool of dedicated threads.
 //!
-//! Hashing runs on tokio's blocking pool, and a semaphore bounds how many hashes run at once
-//! (one per core): a burst of logins queues up here instead of taking every thread, so token
-//! requests keep their latency while logins are being checked.
+//! Why dedicated threads rather than tokio's blocking pool: a burst of logins must never stall
+//! token requests, so hashing is bounded to `threads` at a time (default: one core fewer than
+//! the machine has), and each thread keeps its own 19 MiB argon2 working memory for reuse, so a
+//! burst costs neither fresh allocations nor memory that glibc's per-thread arenas would keep
+//! (tokio's blocking pool may use hundreds of threads over time). Requests wait in a bounded
+//! queue; the async side awaits the answer without blocking a runtime thread.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use argon2::{
-    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
-    Algorithm, Argon2, Params, Version,
-};
-use tokio::sync::Semaphore;
+use argon2::{password_hash::PasswordHash, Algorithm, Argon2, Block, Params, Version};
+use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::crypto::{constant_time_eq, random_bytes};
 
 /// OWASP's minimum for argon2id: m = 19456 KiB, t = 2, p = 1.
 pub const MEMORY_KIB: u32 = 19_456;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
-
-#[derive(Clone)]
-pub struct PasswordHasherPool {
-    permits: Arc<Semaphore>,
-}
+const SALT_LEN: usize = 16;
+const HASH_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("argon2: {0}")]
     Hash(String),
-    #[error("hashing task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
-    #[error("hashing pool closed")]
+    #[error("password hashing pool stopped")]
     Closed,
 }
 
-pub fn argon2() -> Argon2<'static> {
+enum Job {
+    Hash {
+        password: String,
+        reply: oneshot::Sender<Result<String, PasswordError>>,
+    },
+    Verify {
+        password: String,
+        stored: Option<String>,
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+#[derive(Clone)]
+pub struct PasswordHasherPool {
+    jobs: mpsc::Sender<Job>,
+    threads: usize,
+}
+
+impl std::fmt::Debug for PasswordHasherPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PasswordHasherPool({} threads)", self.threads)
+    }
+}
+
+fn params() -> Params {
     // The parameters are constants within argon2's documented limits.
-    let params =
-        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, Some(HASH_LEN))
+        .expect("valid argon2 parameters")
+}
+
+/// argon2id with logi's parameters (also used by the benchmark to measure the raw rate).
+pub fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+}
+
+/// A PHC string `$argon2id$v=19$m=…,t=…,p=…$salt$hash` for `password`, computed in `memory`.
+pub fn hash_with(memory: &mut [Block], password: &str) -> Result<String, PasswordError> {
+    let salt = random_bytes(SALT_LEN);
+    let mut out = [0u8; HASH_LEN];
+    argon2()
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, &mut *memory)
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(format!(
+        "$argon2id$v=19$m={MEMORY_KIB},t={ITERATIONS},p={PARALLELISM}${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
+}
+
+/// Checks `password` against a stored PHC string in constant time. Hashes made with other
+/// parameters still verify (the memory is then allocated for that one call).
+pub fn verify_with(memory: &mut [Block], password: &str, stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    if parsed.algorithm.as_str() != "argon2id" {
+        return false;
+    }
+    let (Ok(params), Some(expected)) = (Params::try_from(&parsed), parsed.hash) else {
+        return false;
+    };
+    let mut salt = [0u8; 64];
+    let Ok(salt) = parsed.salt.map(|s| s.decode_b64(&mut salt)).transpose() else {
+        return false;
+    };
+    let Some(salt) = salt else { return false };
+    let version = parsed
+        .version
+        .and_then(|v| Version::try_from(v).ok())
+        .unwrap_or(Version::V0x13);
+    let argon = Argon2::new(Algorithm::Argon2id, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    let ok = if params.block_count() == memory.len() {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut *memory)
+    } else {
+        argon.hash_password_into(password.as_bytes(), salt, &mut out)
+    };
+    ok.is_ok() && constant_time_eq(&out, expected.as_bytes())
 }
 
 /// Hash of a random password, verified against when an email is unknown so that both cases
 /// cost the same time and reveal nothing.
-fn dummy_hash() -> &'static str {
+fn dummy_hash(memory: &mut [Block]) -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_now(&crate::crypto::random_token(16)).unwrap_or_default())
-}
-
-fn hash_now(password: &str) -> Result<String, PasswordError> {
-    let salt = SaltString::encode_b64(&crate::crypto::random_bytes(16))
-        .map_err(|e| PasswordError::Hash(e.to_string()))?;
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
-}
-
-fn verify_now(password: &str, stored: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    DUMMY.get_or_init(|| hash_with(memory, &crate::crypto::random_token(16)).unwrap_or_default())
 }
 
 impl PasswordHasherPool {
-    pub fn new(concurrency: usize) -> Self {
-        PasswordHasherPool {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+    /// Starts `threads` hashing threads (at least one).
+    pub fn new(threads: usize) -> Self {
+        let threads = threads.max(1);
+        let (tx, rx) = mpsc::channel::<Job>(1024);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("logi-argon2-{i}"))
+                .spawn(move || {
+                    let mut memory = vec![Block::default(); params().block_count()];
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(mut guard) => guard.blocking_recv(),
+                            Err(_) => None,
+                        };
+                        match job {
+                            Some(Job::Hash { password, reply }) => {
+                                let _ = reply.send(hash_with(&mut memory, &password));
+                            }
+                            Some(Job::Verify {
+                                password,
+                                stored,
+                                reply,
+                            }) => {
+                                let ok = match stored {
+                                    Some(hash) => verify_with(&mut memory, &password, &hash),
+                                    None => {
+                                        let dummy = dummy_hash(&mut memory).to_string();
+                                        let _ = verify_with(&mut memory, &password, &dummy);
+                                        false
+                                    }
+                                };
+                                let _ = reply.send(ok);
+                            }
+                            None => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
         }
+        PasswordHasherPool { jobs: tx, threads }
+    }
+
+    /// One thread fewer than the machine has cores (at least one): hashing can never take
+    /// every core away from the token endpoints.
+    pub fn default_threads() -> usize {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        cores.saturating_sub(1).max(1)
     }
 
     pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Hash { password, reply })
             .await
             .map_err(|_| PasswordError::Closed)?;
-        tokio::task::spawn_blocking(move || hash_now(&password)).await?
+        answer.await.map_err(|_| PasswordError::Closed)?
     }
 
     /// Verifies `password` against `stored`, or against a dummy hash when there is no account.
@@ -86,19 +188,15 @@ impl PasswordHasherPool {
         password: String,
         stored: Option<String>,
     ) -> Result<bool, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Verify {
+                password,
+                stored,
+                reply,
+            })
             .await
             .map_err(|_| PasswordError::Closed)?;
-        tokio::task::spawn_blocking(move || match stored {
-            Some(hash) => verify_now(&password, &hash),
-            None => {
-                let _ = verify_now(&password, dummy_hash());
-                false
-            }
-        })
-        .await
-        .map_err(PasswordError::from)
+        answer.await.map_err(|_| PasswordError::Closed)
     }
 }

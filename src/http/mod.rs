@@ -50,14 +50,11 @@ impl AppState {
         keys: ServerKeys,
         keyring: Arc<crate::keys::KeyRing>,
     ) -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
         AppState {
             config: Arc::new(config),
             store,
             keys: Arc::new(keys),
-            hasher: PasswordHasherPool::new(cores),
+            hasher: PasswordHasherPool::new(PasswordHasherPool::default_threads()),
             metrics: ops::prometheus(),
             keyring,
         }
