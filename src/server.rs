@@ -133,7 +133,7 @@ fn spawn_change_listener(state: AppState) {
                     state.store.caches.clear();
                     loop {
                         match l.try_recv().await {
-                            Ok(Some(_)) => state.store.caches.clear(),
+                            Ok(Some(n)) => state.store.caches.apply_notification(n.payload()),
                             Ok(None) => state.store.caches.clear(), // connection lost, reconnected
                             Err(e) => {
                                 tracing::warn!(error = %e, "change listener failed");

@@ -91,3 +91,73 @@ async fn secret_rotation_and_deletion_reach_every_process() {
     let waited = until_refused(&second, &rp.client_id, &new).await;
     assert!(waited <= allowed_delay(), "deletion took {waited:?}");
 }
+
+#[tokio::test]
+async fn revocation_reaches_every_process() {
+    let first = TestApp::spawn_with(|c| c.key_refresh_interval_seconds = 1).await;
+    let second = first.spawn_sibling(|_| {}).await;
+    let rp = first
+        .rp(json!({"client_type": "public", "grant_types": ["authorization_code", "refresh_token"], "scope": "openid offline_access"}))
+        .await;
+    let (code, verifier) = first.code(&rp, "openid offline_access").await;
+    let tokens: serde_json::Value = first
+        .token(
+            &rp,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &rp.redirect_uri),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap();
+    let userinfo = |app: &TestApp| {
+        let (client, url) = (app.api(), app.url("/oauth/userinfo"));
+        let at = at.to_string();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(at)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Both processes have verified the token and cached its grant.
+    assert_eq!(userinfo(&first).await, StatusCode::OK);
+    assert_eq!(userinfo(&second).await, StatusCode::OK);
+    let r = first
+        .api()
+        .post(first.url("/oauth/revoke"))
+        .form(&[
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", rp.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        userinfo(&first).await,
+        StatusCode::UNAUTHORIZED,
+        "at once in the same process"
+    );
+    let start = Instant::now();
+    while userinfo(&second).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the second process still accepts a revoked token"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        start.elapsed() <= allowed_delay(),
+        "second process took {:?}",
+        start.elapsed()
+    );
+}

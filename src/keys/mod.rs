@@ -49,7 +49,13 @@ pub enum KeyError {
 /// The keys one process signs and verifies with.
 pub struct KeyRing {
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Tokens whose signature this ring already verified, with what verification produced:
+    /// a resource server sees the same access token many times during its lifetime.
+    verified: RwLock<HashMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
 }
+
+/// Upper bound on remembered verifications; the memo starts over when it is reached.
+const MAX_VERIFIED: usize = 50_000;
 
 #[derive(Default)]
 struct Snapshot {
@@ -82,6 +88,7 @@ impl KeyRing {
         }
         let ring = KeyRing {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            verified: RwLock::new(HashMap::new()),
         };
         ring.refresh(store, keys, now).await?;
         Ok(ring)
@@ -106,6 +113,26 @@ impl KeyRing {
     /// A published key, for verifying tokens logi signed.
     pub fn verifier(&self, kid: &str) -> Option<Arc<Signer>> {
         self.snapshot().published.get(kid).cloned()
+    }
+
+    /// What an earlier verification of `token` produced (the caller still checks expiry).
+    pub fn verified<T: Send + Sync + 'static>(&self, token: &str) -> Option<Arc<T>> {
+        self.verified
+            .read()
+            .ok()?
+            .get(token)
+            .cloned()?
+            .downcast::<T>()
+            .ok()
+    }
+
+    pub fn remember_verified<T: Send + Sync + 'static>(&self, token: &str, value: Arc<T>) {
+        if let Ok(mut map) = self.verified.write() {
+            if map.len() >= MAX_VERIFIED {
+                map.clear();
+            }
+            map.insert(token.to_string(), value);
+        }
     }
 
     /// Re-reads the key table; cheap when nothing changed (one small query).

@@ -60,7 +60,7 @@ pub enum Presented<'a> {
 /// A verified access token, with its user when it belongs to one.
 pub struct Verified {
     pub claims: AccessClaims,
-    pub user: Option<User>,
+    pub user: Option<std::sync::Arc<User>>,
 }
 
 /// Verifies an access token: signature by a published logi key, `typ: at+jwt`, `iss`, `aud`,
@@ -95,12 +95,19 @@ pub async fn verify_access_token(
 }
 
 /// Signature and claim checks only (no database); `check_exp: false` for revocation requests.
+/// A token verified before is not verified again (its expiry is).
 pub fn decode_access_token(
     keyring: &KeyRing,
     config: &Config,
     token: &str,
     check_exp: bool,
 ) -> Option<AccessClaims> {
+    if let Some(claims) = keyring.verified::<AccessClaims>(token) {
+        if !check_exp || claims.exp > crate::crypto::now() {
+            return Some((*claims).clone());
+        }
+        return None;
+    }
     let header = decode_header(token).ok()?;
     if header.typ.as_deref() != Some("at+jwt") {
         return None;
@@ -114,11 +121,13 @@ pub fn decode_access_token(
     validation.set_audience(&[&config.issuer]);
     validation.leeway = 0;
     validation.validate_exp = check_exp;
-    Some(
-        decode::<AccessClaims>(token, &key.decoding, &validation)
-            .ok()?
-            .claims,
-    )
+    let claims = decode::<AccessClaims>(token, &key.decoding, &validation)
+        .ok()?
+        .claims;
+    if check_exp {
+        keyring.remember_verified(token, std::sync::Arc::new(claims.clone()));
+    }
+    Some(claims)
 }
 
 /// Authorizes a request to a logi resource at `url` with `method`: a Bearer token must not be

@@ -26,7 +26,7 @@ pub struct TokenContext<'a> {
 
 /// RFC 9068 §2.2 claims, plus `gid`: the grant the token belongs to, so that revoking the grant
 /// (or its refresh-token family) is honoured by userinfo and introspection.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
     pub sub: String,

@@ -171,6 +171,7 @@ pub async fn by_client_id(store: &Store, client_id: &str) -> Result<Option<Arc<A
     if let Some(app) = store.caches.application(client_id) {
         return Ok(Some(app));
     }
+    let generation = store.caches.generation();
     let row: Option<Row> = sqlx::query_as("SELECT * FROM applications WHERE client_id = $1")
         .bind(client_id)
         .fetch_optional(&store.pool)
@@ -179,7 +180,7 @@ pub async fn by_client_id(store: &Store, client_id: &str) -> Result<Option<Arc<A
         return Ok(None);
     };
     let app = Arc::new(app);
-    store.caches.remember(app.clone());
+    store.caches.remember(app.clone(), generation);
     Ok(Some(app))
 }
 

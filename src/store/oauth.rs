@@ -35,14 +35,15 @@ pub async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant)
     Ok(())
 }
 
-/// Revokes a grant: every code, refresh token and access token pointing to it dies with it.
+/// Revokes a grant: every code, refresh token and access token pointing to it dies with it,
+/// in every process (see [`super::cache`]).
 pub async fn revoke_grant(store: &Store, grant_id: &str, now: i64) -> Result<()> {
     sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
         .bind(grant_id)
         .bind(now)
         .execute(&store.pool)
         .await?;
-    Ok(())
+    super::cache::grant_revoked(store, grant_id).await
 }
 
 /// The grant, if it exists and is not revoked.
@@ -55,17 +56,27 @@ pub async fn active_grant(store: &Store, grant_id: &str) -> Result<Option<Grant>
     )
 }
 
-/// The user of an unrevoked grant: one round trip answers both "is it revoked?" and "whose?".
+/// The user of an unrevoked grant: one round trip (or none, from the cache) answers both "is
+/// it revoked?" and "whose?".
 pub async fn active_grant_user(
     store: &Store,
     grant_id: &str,
-) -> Result<Option<super::users::User>> {
-    Ok(sqlx::query_as(
+) -> Result<Option<std::sync::Arc<super::users::User>>> {
+    if let Some(user) = store.caches.grant_user(grant_id) {
+        return Ok(Some(user));
+    }
+    let generation = store.caches.generation();
+    let user: Option<super::users::User> = sqlx::query_as(
         "SELECT u.* FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = $1 AND g.revoked_at IS NULL",
     )
     .bind(grant_id)
     .fetch_optional(&store.pool)
-    .await?)
+    .await?;
+    Ok(user.map(|u| {
+        let u = std::sync::Arc::new(u);
+        store.caches.remember_grant(grant_id, u.clone(), generation);
+        u
+    }))
 }
 
 pub async fn has_consent(
