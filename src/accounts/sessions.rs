@@ -22,16 +22,16 @@ pub async fn start(store: &Store, user_id: &str, now: i64, ttl: i64) -> store::R
     Ok(value)
 }
 
-/// The live session behind a cookie value.
-pub async fn current(
+/// The live session behind a cookie value, with its user.
+pub async fn current_with_user(
     store: &Store,
     cookie_value: &str,
     now: i64,
-) -> store::Result<Option<Session>> {
+) -> store::Result<Option<(Session, store::users::User)>> {
     if cookie_value.is_empty() || cookie_value.len() > 100 {
         return Ok(None);
     }
-    store::sessions::active(store, &sha256_b64(cookie_value), now).await
+    store::sessions::active_with_user(store, &sha256_b64(cookie_value), now).await
 }
 
 pub async fn end(store: &Store, cookie_value: &str) -> store::Result<()> {

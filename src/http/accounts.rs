@@ -39,11 +39,7 @@ pub async fn current_user(
     let Some(cookie) = extract::cookie(headers, sessions::COOKIE) else {
         return Ok(None);
     };
-    let Some(session) = sessions::current(&state.store, &cookie, now()).await? else {
-        return Ok(None);
-    };
-    let user = store::users::by_id(&state.store, &session.user_id).await?;
-    Ok(user.map(|u| (session, u)))
+    sessions::current_with_user(&state.store, &cookie, now()).await
 }
 
 #[derive(Deserialize)]

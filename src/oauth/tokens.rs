@@ -150,10 +150,11 @@ impl TokenContext<'_> {
         if !scopes.iter().any(|s| s == "openid") {
             return Ok(None);
         }
-        let Some(user_id) = &grant.user_id else {
+        if grant.user_id.is_none() {
             return Ok(None);
-        };
-        let Some(user) = store::users::by_id(self.store, user_id).await? else {
+        }
+        // The grant cache makes this free on refresh.
+        let Some(user) = store::oauth::active_grant_user(self.store, &grant.id).await? else {
             return Ok(None);
         };
         let alg = Alg::parse(&app.id_token_signed_response_alg).unwrap_or(Alg::RS256);

@@ -357,3 +357,77 @@ pub async fn delete_expired_lifecycle(store: &Store, now: i64) -> Result<()> {
     }
     Ok(())
 }
+
+/// Grant columns selected under a `g_` prefix next to another table's columns.
+const GRANT_COLUMNS: &str =
+    "g.id AS g_id, g.application_id AS g_application_id, g.user_id AS g_user_id, \
+     g.scope AS g_scope, g.auth_time AS g_auth_time, g.created_at AS g_created_at, \
+     g.revoked_at AS g_revoked_at, g.sid AS g_sid";
+
+#[derive(sqlx::FromRow)]
+struct PrefixedGrant {
+    g_id: String,
+    g_application_id: String,
+    g_user_id: Option<String>,
+    g_scope: String,
+    g_auth_time: i64,
+    g_created_at: i64,
+    g_revoked_at: Option<i64>,
+    g_sid: Option<String>,
+}
+
+impl From<PrefixedGrant> for Grant {
+    fn from(g: PrefixedGrant) -> Grant {
+        Grant {
+            id: g.g_id,
+            application_id: g.g_application_id,
+            user_id: g.g_user_id,
+            scope: g.g_scope,
+            auth_time: g.g_auth_time,
+            created_at: g.g_created_at,
+            revoked_at: g.g_revoked_at,
+            sid: g.g_sid,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshWithGrant {
+    #[sqlx(flatten)]
+    token: RefreshToken,
+    #[sqlx(flatten)]
+    grant: PrefixedGrant,
+}
+
+/// A refresh token and its grant, in one round trip.
+pub async fn refresh_and_grant(
+    store: &Store,
+    token_hash: &str,
+) -> Result<Option<(RefreshToken, Grant)>> {
+    let row: Option<RefreshWithGrant> = sqlx::query_as(&format!(
+        "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(row.map(|r| (r.token, r.grant.into())))
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeWithGrant {
+    #[sqlx(flatten)]
+    code: Code,
+    #[sqlx(flatten)]
+    grant: PrefixedGrant,
+}
+
+/// An authorization code and its grant, in one round trip.
+pub async fn code_and_grant(store: &Store, code_hash: &str) -> Result<Option<(Code, Grant)>> {
+    let row: Option<CodeWithGrant> = sqlx::query_as(&format!(
+        "SELECT c.*, {GRANT_COLUMNS} FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1"
+    ))
+    .bind(code_hash)
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(row.map(|r| (r.code, r.grant.into())))
+}

@@ -1,6 +1,6 @@
 //! Browser sessions. Only the SHA-256 of the cookie value is stored.
 
-use super::{Result, Store};
+use super::{users::User, Result, Store};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Session {
@@ -29,17 +29,6 @@ pub async fn insert(store: &Store, s: &Session) -> Result<()> {
     Ok(())
 }
 
-/// The live session with this id hash, if any.
-pub async fn active(store: &Store, id_hash: &str, now: i64) -> Result<Option<Session>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2")
-            .bind(id_hash)
-            .bind(now)
-            .fetch_optional(&store.pool)
-            .await?,
-    )
-}
-
 pub async fn delete(store: &Store, id_hash: &str) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(id_hash)
@@ -55,4 +44,43 @@ pub async fn delete_expired(store: &Store, now: i64) -> Result<u64> {
         .execute(&store.pool)
         .await?
         .rows_affected())
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionWithUser {
+    #[sqlx(flatten)]
+    session: Session,
+    u_email: String,
+    u_password_hash: String,
+    u_name: String,
+    u_created_at: i64,
+    u_updated_at: i64,
+}
+
+/// The live session with this id hash and its user, in one round trip.
+pub async fn active_with_user(
+    store: &Store,
+    id_hash: &str,
+    now: i64,
+) -> Result<Option<(Session, User)>> {
+    let row: Option<SessionWithUser> = sqlx::query_as(
+        "SELECT s.*, u.email AS u_email, u.password_hash AS u_password_hash, u.name AS u_name, \
+         u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+    )
+    .bind(id_hash)
+    .bind(now)
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(row.map(|r| {
+        let user = User {
+            id: r.session.user_id.clone(),
+            email: r.u_email,
+            password_hash: r.u_password_hash,
+            name: r.u_name,
+            created_at: r.u_created_at,
+            updated_at: r.u_updated_at,
+        };
+        (r.session, user)
+    }))
 }

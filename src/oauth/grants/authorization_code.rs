@@ -19,7 +19,7 @@ pub async fn exchange(
 ) -> Result<TokenResponse, GrantError> {
     let invalid = |d: &str| GrantError::OAuth(OAuthError::invalid_grant(d));
     let hash = ctx.keys.hash_secret(code);
-    let Some(row) = store::oauth::code(ctx.store, &hash).await? else {
+    let Some((row, grant)) = store::oauth::code_and_grant(ctx.store, &hash).await? else {
         return Err(invalid("unknown authorization code"));
     };
     // "If an authorization code is used more than once, the authorization server MUST deny the
@@ -60,9 +60,9 @@ pub async fn exchange(
         (None, Some(_)) => return Err(invalid("code_verifier sent but no code_challenge was")),
         (None, None) => {}
     }
-    let Some(grant) = store::oauth::active_grant(ctx.store, &row.grant_id).await? else {
+    if grant.revoked_at.is_some() {
         return Err(invalid("the authorization was revoked"));
-    };
+    }
     let scopes = scope::parse(&row.scope).unwrap_or_default();
     let (access_token, _) = ctx.access_token(
         app,

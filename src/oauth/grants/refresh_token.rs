@@ -19,7 +19,7 @@ pub async fn refresh(
 ) -> Result<TokenResponse, GrantError> {
     let invalid = |d: &str| GrantError::OAuth(OAuthError::invalid_grant(d));
     let hash = ctx.keys.hash_secret(presented);
-    let Some(row) = store::oauth::refresh(ctx.store, &hash).await? else {
+    let Some((row, grant)) = store::oauth::refresh_and_grant(ctx.store, &hash).await? else {
         return Err(invalid("unknown refresh token"));
     };
     if row.application_id != app.id {
@@ -39,9 +39,9 @@ pub async fn refresh(
             ));
         }
     }
-    let Some(grant) = store::oauth::active_grant(ctx.store, &row.grant_id).await? else {
+    if grant.revoked_at.is_some() {
         return Err(invalid("refresh token revoked"));
-    };
+    }
     let original = scope::parse(&row.scope).unwrap_or_default();
     // "The requested scope MUST NOT include any scope not originally granted" (RFC 6749 §6).
     let scopes = match requested_scope {
