@@ -14,8 +14,8 @@
 //! - `LOGI_BENCH_CLIENT_THREADS` (1): threads of the load generator (it shares the CPUs with the
 //!   server, so one thread leaves the most for the server).
 //! - `LOGI_BENCH_BACKENDS` (`sqlite,postgres`).
-//! - `LOGI_BENCH_ID_TOKEN_ALG` (unset: the server's default, RS256): the application's
-//!   `id_token_signed_response_alg`, e.g. `ES256`, to see what ID-token signing costs.
+//! Refresh and authorization-code flows run twice: with the default RS256 ID tokens and with an
+//! application registered for ES256 ID tokens (an RSA signature dominates those requests).
 //! - `LOGI_BENCH_POSTGRES_URL` (`postgres://postgres@127.0.0.1:5432/postgres`): an administrative
 //!   connection on which `logi_bench_<pid>` is created and finally dropped. When PostgreSQL is
 //!   unreachable that backend is skipped with a note.
@@ -53,7 +53,11 @@ const WARM_UP: Duration = Duration::from_secs(1);
 /// Upper bound for one HTTP exchange: a stuck server cannot keep the benchmark running.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const ARGON2_THREADS: usize = 2;
+/// Raw argon2 is measured with as many threads as the server hashes on (one fewer than the
+/// cores): the comparison is at the same parallelism.
+fn argon2_threads() -> usize {
+    logi::accounts::passwords::PasswordHasherPool::default_threads()
+}
 const ARGON2_SECONDS: u64 = 3;
 const RESULTS_FILE: &str = "docs/performance-results.md";
 
@@ -277,7 +281,9 @@ async fn bench_backend(
         .rows
         .push(Row::rss_only(name, "idle RSS after start-up", idle));
 
-    let fx = Arc::new(prepare(&target).await);
+    let fx = Arc::new(prepare(&target, None).await);
+    // The same flows with ES256 ID tokens: RS256 (the default) costs an RSA signature each.
+    let fx_es = Arc::new(prepare(&target, Some("ES256")).await);
     let n = settings.connections;
     let logins = settings.login_connections;
 
@@ -302,8 +308,18 @@ async fn bench_backend(
         vec![Group::with(Kind::Refresh, chains)],
     )
     .await;
-    report.push(name, "refresh_token (rotating)", &rt, 0);
-    cpu.push(rt.cpu_per_request("refresh_token"));
+    report.push(name, "refresh_token (rotating, RS256 ID token)", &rt, 0);
+    cpu.push(rt.cpu_per_request("refresh_token (RS256 ID token)"));
+    let chains = obtain_tokens(&fx_es, n, "openid offline_access", "refresh_token").await;
+    let rt = run_scenario(
+        &fx_es,
+        &server,
+        settings,
+        vec![Group::with(Kind::Refresh, chains)],
+    )
+    .await;
+    report.push(name, "refresh_token (rotating, ES256 ID token)", &rt, 0);
+    cpu.push(rt.cpu_per_request("refresh_token (ES256 ID token)"));
 
     // c) authorization-code flows with session and remembered consent, PKCE S256.
     let ac = run_scenario(
@@ -313,8 +329,17 @@ async fn bench_backend(
         vec![Group::stateless(Kind::AuthorizationCode, n)],
     )
     .await;
-    report.push(name, "authorization_code flow (authorize+token)", &ac, 0);
-    cpu.push(ac.cpu_per_request("authorization-code flow"));
+    report.push(name, "authorization_code flow (RS256 ID token)", &ac, 0);
+    cpu.push(ac.cpu_per_request("authorization-code flow (RS256 ID token)"));
+    let ac = run_scenario(
+        &fx_es,
+        &server,
+        settings,
+        vec![Group::stateless(Kind::AuthorizationCode, n)],
+    )
+    .await;
+    report.push(name, "authorization_code flow (ES256 ID token)", &ac, 0);
+    cpu.push(ac.cpu_per_request("authorization-code flow (ES256 ID token)"));
 
     // d) userinfo and e) introspect, with access tokens from fresh code flows.
     let tokens = obtain_tokens(&fx, n, "openid", "access_token").await;
@@ -338,19 +363,20 @@ async fn bench_backend(
     cpu.push(is.cpu_per_request("introspect"));
 
     // f) password logins, beside raw argon2 measured just before (the server idles meanwhile).
+    let argon2_threads = argon2_threads();
     println!(
-        "argon2: hashing in-process on {ARGON2_THREADS} threads for {ARGON2_SECONDS} s \
+        "argon2: hashing in-process on {argon2_threads} threads for {ARGON2_SECONDS} s \
          (the server's parameters)"
     );
-    let argon2_rate = tokio::task::spawn_blocking(|| {
-        measure_argon2(ARGON2_THREADS, Duration::from_secs(ARGON2_SECONDS))
+    let argon2_rate = tokio::task::spawn_blocking(move || {
+        measure_argon2(argon2_threads, Duration::from_secs(ARGON2_SECONDS))
     })
     .await
     .expect("the argon2 measurement panicked");
     println!("  {argon2_rate:.1} hashes/s");
     report.rows.push(Row {
         backend: name.into(),
-        scenario: format!("raw argon2 hashes, in-process ({ARGON2_THREADS} threads)"),
+        scenario: format!("raw argon2 hashes, in-process ({argon2_threads} threads)"),
         load: Some((argon2_rate, None, None, None)),
         rss_kib: None,
     });
@@ -366,7 +392,7 @@ async fn bench_backend(
     let login_rate = lg.groups[0].rate();
     report.notes.push(format!(
         "{name}: logins {login_rate:.1}/s ÷ raw argon2 {argon2_rate:.1} hashes/s \
-         ({ARGON2_THREADS} threads) = {:.0}% (target ≥ 80%)",
+         ({argon2_threads} threads) = {:.0}% (target ≥ 80%)",
         100.0 * login_rate / argon2_rate
     ));
 
@@ -833,9 +859,15 @@ impl Fixture {
     }
 }
 
-async fn prepare(target: &Arc<Target>) -> Fixture {
+/// Signs up a user and registers an application whose ID tokens use `id_token_alg` (the
+/// server's default, RS256, when `None`).
+async fn prepare(target: &Arc<Target>, id_token_alg: Option<&str>) -> Fixture {
     let mut conn = Conn::new(target.addr);
-    let email = format!("bench-{}@example.com", std::process::id());
+    let email = format!(
+        "bench-{}-{}@example.com",
+        std::process::id(),
+        id_token_alg.unwrap_or("default").to_ascii_lowercase()
+    );
 
     // The end user (also the developer): sign-up page, then the form with its CSRF pair.
     let page = conn
@@ -887,7 +919,7 @@ async fn prepare(target: &Arc<Target>) -> Fixture {
         "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
         "scope": APP_SCOPE,
     });
-    if let Ok(alg) = std::env::var("LOGI_BENCH_ID_TOKEN_ALG") {
+    if let Some(alg) = id_token_alg {
         metadata["id_token_signed_response_alg"] = json!(alg);
     }
     let app = conn

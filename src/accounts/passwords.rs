@@ -117,6 +117,18 @@ fn dummy_hash(memory: &mut [Block]) -> &'static str {
     DUMMY.get_or_init(|| hash_with(memory, &crate::crypto::random_token(16)).unwrap_or_default())
 }
 
+/// Hashing threads run at a lower scheduling priority (nice 10): when the CPU is contended,
+/// token requests go first and logins wait; an idle CPU still goes to logins in full.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // On Linux, PRIO_PROCESS with who = 0 applies to the calling thread only.
+    // SAFETY: setpriority has no memory-safety preconditions.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
 impl PasswordHasherPool {
     /// Starts `threads` hashing threads (at least one).
     pub fn new(threads: usize) -> Self {
@@ -128,12 +140,17 @@ impl PasswordHasherPool {
             let spawned = std::thread::Builder::new()
                 .name(format!("logi-argon2-{i}"))
                 .spawn(move || {
-                    let mut memory = vec![Block::default(); params().block_count()];
+                    lower_priority();
+                    // Allocated on the first job, then reused: an idle server does not hold it.
+                    let mut memory: Vec<Block> = Vec::new();
                     loop {
                         let job = match rx.lock() {
                             Ok(mut guard) => guard.blocking_recv(),
                             Err(_) => None,
                         };
+                        if job.is_some() && memory.is_empty() {
+                            memory = vec![Block::default(); params().block_count()];
+                        }
                         match job {
                             Some(Job::Hash { password, reply }) => {
                                 let _ = reply.send(hash_with(&mut memory, &password));

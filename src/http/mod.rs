@@ -31,9 +31,11 @@ use crate::{
     accounts::passwords::PasswordHasherPool, config::Config, crypto::ServerKeys, store::Store,
 };
 
-/// Everything a handler may use. Cheap to clone.
+/// Everything a handler may use. One `Arc`: axum clones the state for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     pub keys: Arc<ServerKeys>,
@@ -43,6 +45,13 @@ pub struct AppState {
     pub keyring: Arc<crate::keys::KeyRing>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(
         config: Config,
@@ -50,14 +59,14 @@ impl AppState {
         keys: ServerKeys,
         keyring: Arc<crate::keys::KeyRing>,
     ) -> Self {
-        AppState {
+        AppState(Arc::new(Shared {
             config: Arc::new(config),
             store,
             keys: Arc::new(keys),
             hasher: PasswordHasherPool::new(PasswordHasherPool::default_threads()),
             metrics: ops::prometheus(),
             keyring,
-        }
+        }))
     }
 }
 
