@@ -14,8 +14,9 @@
 //! - `LOGI_BENCH_CLIENT_THREADS` (1): threads of the load generator (it shares the CPUs with the
 //!   server, so one thread leaves the most for the server).
 //! - `LOGI_BENCH_BACKENDS` (`sqlite,postgres`).
-//! Refresh and authorization-code flows run twice: with the default RS256 ID tokens and with an
-//! application registered for ES256 ID tokens (an RSA signature dominates those requests).
+//! - (not a setting) refresh and authorization-code flows run twice: with the default RS256 ID
+//!   tokens and with an application registered for ES256 ID tokens (an RSA signature dominates
+//!   those requests).
 //! - `LOGI_BENCH_POSTGRES_URL` (`postgres://postgres@127.0.0.1:5432/postgres`): an administrative
 //!   connection on which `logi_bench_<pid>` is created and finally dropped. When PostgreSQL is
 //!   unreachable that backend is skipped with a note.
