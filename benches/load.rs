@@ -8,7 +8,7 @@
 //! counted). The Markdown table is printed and written to `docs/performance-results.md`.
 //!
 //! Environment (all optional):
-//! - `LOGI_BENCH_SECONDS` (8): measured seconds per scenario.
+//! - `LOGI_BENCH_SECONDS` (6): measured seconds per scenario.
 //! - `LOGI_BENCH_CONNECTIONS` (64): connections for the token, userinfo and introspect scenarios.
 //! - `LOGI_BENCH_LOGIN_CONNECTIONS` (8): connections doing password logins.
 //! - `LOGI_BENCH_CLIENT_THREADS` (1): threads of the load generator (it shares the CPUs with the
@@ -111,7 +111,7 @@ impl Settings {
             })
             .collect();
         Settings {
-            measure: Duration::from_secs(env_number("LOGI_BENCH_SECONDS", 8)),
+            measure: Duration::from_secs(env_number("LOGI_BENCH_SECONDS", 6)),
             connections: env_number("LOGI_BENCH_CONNECTIONS", 64) as usize,
             login_connections: env_number("LOGI_BENCH_LOGIN_CONNECTIONS", 8) as usize,
             client_threads: env_number("LOGI_BENCH_CLIENT_THREADS", 1) as usize,

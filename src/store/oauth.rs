@@ -317,6 +317,55 @@ pub async fn rotate_refresh<'e, E: Executor<'e, Database = Any>>(
     Ok(done.rows_affected() == 1)
 }
 
+/// Rotates `old_hash` into `next` atomically: the conditional update that marks the presented
+/// token used and the insert of its successor commit together or not at all, and of N
+/// concurrent rotations of one token exactly one returns `true`.
+///
+/// The one place where the two engines get different SQL, because it is the hottest write
+/// path: PostgreSQL runs it as one statement (a data-modifying CTE: one round trip instead of
+/// four); SQLite, which has no data-modifying CTEs but no network round trips either, runs the
+/// same two statements inside a transaction.
+pub async fn rotate_into(
+    store: &Store,
+    old_hash: &str,
+    next: &RefreshToken,
+    now: i64,
+) -> Result<bool> {
+    match store.backend {
+        super::Backend::Postgres => {
+            let done = sqlx::query(
+                "WITH rotated AS ( \
+                   UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+                   AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL) RETURNING grant_id) \
+                 INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, \
+                   expires_at, used_at, dpop_jkt) \
+                 SELECT $3, $4, $5, $6, $7, $8, NULL, $9 FROM rotated WHERE rotated.grant_id = $4",
+            )
+            .bind(old_hash)
+            .bind(now)
+            .bind(&next.token_hash)
+            .bind(&next.grant_id)
+            .bind(&next.application_id)
+            .bind(&next.scope)
+            .bind(next.created_at)
+            .bind(next.expires_at)
+            .bind(&next.dpop_jkt)
+            .execute(&store.pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+        super::Backend::Sqlite => {
+            let mut tx = store.pool.begin().await?;
+            if !rotate_refresh(&mut *tx, old_hash, now).await? {
+                return Ok(false);
+            }
+            insert_refresh(&mut *tx, next).await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+    }
+}
+
 /// Records a DPoP proof key; false when it was seen before (a replay).
 pub async fn remember_dpop_jti(store: &Store, key: &str, expires_at: i64) -> Result<bool> {
     let done = sqlx::query(

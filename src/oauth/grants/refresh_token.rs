@@ -66,14 +66,11 @@ pub async fn refresh(
     // The successor keeps the original scope (RFC 6749 §6): narrowing applies to this access token.
     let (next_token, next_row) = ctx.refresh_token(app, &grant.id, &original, row.dpop_jkt.clone());
 
-    let mut tx = ctx.store.pool.begin().await?;
-    // One conditional update decides which of several concurrent requests rotates the token.
-    if !store::oauth::rotate_refresh(&mut *tx, &hash, ctx.now).await? {
-        drop(tx);
+    // One conditional update, committed together with the successor, decides which of several
+    // concurrent requests rotates the token; the others are reuse.
+    if !store::oauth::rotate_into(ctx.store, &hash, &next_row, ctx.now).await? {
         return Err(reuse(ctx, app, &row.grant_id).await);
     }
-    store::oauth::insert_refresh(&mut *tx, &next_row).await?;
-    tx.commit().await?;
     let mut response = ctx.response(access_token, &scopes, Some(next_token));
     // OIDC Core §12.2: a refreshed ID token carries no nonce.
     response.id_token = ctx
