@@ -6,6 +6,8 @@ COPY src ./src
 COPY migrations ./migrations
 COPY templates ./templates
 COPY assets ./assets
+# Cargo.toml declares the benchmark target; cargo wants its file present to read the manifest.
+COPY benches ./benches
 RUN cargo build --release --locked --bin logi
 
 FROM debian:bookworm-slim
