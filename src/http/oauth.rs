@@ -401,6 +401,18 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((decode(id)?, decode(secret)?)))
 }
 
+/// What the protocol code needs from the state, at time `t`.
+fn context(state: &AppState, t: i64, dpop_jkt: Option<String>) -> TokenContext<'_> {
+    TokenContext {
+        store: &state.store,
+        keys: &state.keys,
+        config: &state.config,
+        keyring: &state.keyring,
+        now: t,
+        dpop_jkt,
+    }
+}
+
 fn no_store(mut r: Response) -> Response {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -443,14 +455,7 @@ async fn token(
     let t = now();
     let proof = dpop_proof(&state, &headers, "POST", "/oauth/token", t).await?;
     policy::check_dpop_required(&app, proof.is_some())?;
-    let ctx = TokenContext {
-        store: &state.store,
-        keys: &state.keys,
-        config: &state.config,
-        keyring: &state.keyring,
-        now: t,
-        dpop_jkt: proof.map(|p| p.jkt),
-    };
+    let ctx = context(&state, t, proof.map(|p| p.jkt));
     let response = match &request {
         TokenRequest::AuthorizationCode {
             code,
@@ -520,16 +525,7 @@ async fn revoke(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    revocation::revoke(
-        &state.store,
-        &state.keys,
-        &state.keyring,
-        &state.config,
-        &app,
-        token,
-        now(),
-    )
-    .await?;
+    revocation::revoke(&context(&state, now(), None), &app, token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
@@ -545,16 +541,7 @@ async fn introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let body = revocation::introspect(
-        &state.store,
-        &state.keys,
-        &state.keyring,
-        &state.config,
-        &app,
-        token,
-        now(),
-    )
-    .await?;
+    let body = revocation::introspect(&context(&state, now(), None), &app, token).await?;
     Ok(no_store(Json(body).into_response()))
 }
 
@@ -566,14 +553,7 @@ async fn device_authorization(
 ) -> Result<Response, ApiError> {
     let params = Params::from_form(&headers, &body)?;
     let app = authenticate_client(&state, &headers, &params).await?;
-    let ctx = TokenContext {
-        store: &state.store,
-        keys: &state.keys,
-        config: &state.config,
-        keyring: &state.keyring,
-        now: now(),
-        dpop_jkt: None,
-    };
+    let ctx = context(&state, now(), None);
     let answer = grants::device_code::authorize_device(&ctx, &app, params.get("scope")).await?;
     Ok(no_store(Json(answer).into_response()))
 }

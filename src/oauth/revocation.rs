@@ -5,26 +5,19 @@
 
 use serde_json::{json, Value};
 
-use super::{bearer, scope};
-use crate::{
-    config::Config,
-    crypto::ServerKeys,
-    keys::KeyRing,
-    store::{self, applications::Application, Store, StoreError},
-};
+use super::{bearer, scope, tokens::TokenContext};
+use crate::store::{self, applications::Application, StoreError};
 
 /// RFC 7009 §2.1: revokes `token` if it is one of `app`'s. A refresh token takes its whole
 /// family (the grant) with it; so does an access token that belongs to a grant. Unknown,
 /// foreign and already revoked tokens are silently accepted (§2.2).
 pub async fn revoke(
-    store: &Store,
-    keys: &ServerKeys,
-    keyring: &KeyRing,
-    config: &Config,
+    ctx: &TokenContext<'_>,
     app: &Application,
     token: &str,
-    now: i64,
 ) -> Result<(), StoreError> {
+    let (store, keys, keyring, config, now) =
+        (ctx.store, ctx.keys, ctx.keyring, ctx.config, ctx.now);
     if let Some(row) = store::oauth::refresh(store, &keys.hash_secret(token)).await? {
         if row.application_id == app.id {
             store::oauth::revoke_grant(store, &row.grant_id, now).await?;
@@ -47,14 +40,12 @@ pub async fn revoke(
 
 /// RFC 7662 §2.2: metadata of an active token of `app`, or exactly `{"active": false}`.
 pub async fn introspect(
-    store: &Store,
-    keys: &ServerKeys,
-    keyring: &KeyRing,
-    config: &Config,
+    ctx: &TokenContext<'_>,
     app: &Application,
     token: &str,
-    now: i64,
 ) -> Result<Value, StoreError> {
+    let (store, keys, keyring, config, now) =
+        (ctx.store, ctx.keys, ctx.keyring, ctx.config, ctx.now);
     let inactive = json!({ "active": false });
     if let Some(row) = store::oauth::refresh(store, &keys.hash_secret(token)).await? {
         if row.application_id != app.id || row.used_at.is_some() || row.expires_at <= now {
