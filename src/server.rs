@@ -97,10 +97,12 @@ fn spawn_key_refresh(state: AppState) {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_rotation_check = 0i64;
+        // Checked once a minute, or more often when the period itself is shorter.
+        let rotation_check_every = (state.config.key_rotation_period_seconds as i64).clamp(1, 60);
         loop {
             tick.tick().await;
             let now = crate::crypto::now();
-            if now - last_rotation_check >= 60 {
+            if now - last_rotation_check >= rotation_check_every {
                 last_rotation_check = now;
                 if let Err(e) =
                     crate::keys::rotate_if_due(&state.store, &state.keys, &state.config, now).await

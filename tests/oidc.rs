@@ -542,3 +542,32 @@ async fn private_keys_are_encrypted_at_rest_for_every_algorithm() {
         );
     }
 }
+
+#[tokio::test]
+async fn automatic_rotation_publishes_the_next_key_on_its_period() {
+    let app = TestApp::spawn_with(|c| {
+        c.key_rotation_period_seconds = 2;
+        c.key_activation_delay_seconds = 1;
+        c.key_refresh_interval_seconds = 1;
+    })
+    .await;
+    let first = jwks_kids(&app, "ES256").await;
+    assert_eq!(first.len(), 1);
+    let start = std::time::Instant::now();
+    loop {
+        let kids = jwks_kids(&app, "ES256").await;
+        if kids.len() > 1 {
+            assert!(kids.contains(&first[0]), "the old key stays published");
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(8),
+            "no automatic rotation after 8 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Every algorithm rotates, not only ES256.
+    for alg in ["RS256", "EdDSA"] {
+        assert!(jwks_kids(&app, alg).await.len() > 1, "{alg} rotated too");
+    }
+}
