@@ -158,9 +158,7 @@ fn spawn_housekeeping(state: AppState) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             tick.tick().await;
-            if let Err(e) =
-                crate::store::sessions::delete_expired(&state.store, crate::crypto::now()).await
-            {
+            if let Err(e) = crate::store::delete_expired(&state.store, crate::crypto::now()).await {
                 tracing::warn!(error = %e, "housekeeping failed");
             }
         }

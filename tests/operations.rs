@@ -60,3 +60,49 @@ async fn unknown_routes_are_404_pages() {
     let r = app.api().get(app.url("/nope")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn housekeeping_drops_expired_rows_only() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    app.signup(&browser, &common::unique_email("hk"), common::PASSWORD)
+        .await;
+    let key = common::DpopKey::new();
+    // A DPoP proof leaves a replay-cache row; a rejected proof leaves none, so send one to a
+    // client that accepts it: a client_credentials client.
+    let rp = app
+        .rp(serde_json::json!({"client_type": "confidential", "grant_types": ["client_credentials"], "redirect_uris": [], "scope": "api"}))
+        .await;
+    let r = app
+        .api()
+        .post(app.url("/oauth/token"))
+        .basic_auth(&rp.client_id, rp.client_secret.as_ref())
+        .header("DPoP", key.proof("POST", &app.url("/oauth/token"), None))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let count = |table: &'static str| {
+        let pool = app.state.store.pool.clone();
+        async move {
+            let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            n
+        }
+    };
+    assert!(count("sessions").await >= 2 && count("dpop_proofs").await == 1);
+    let now = logi::crypto::now();
+    logi::store::delete_expired(&app.state.store, now)
+        .await
+        .unwrap();
+    assert!(count("sessions").await >= 2, "live rows stay");
+    assert_eq!(count("dpop_proofs").await, 1);
+    logi::store::delete_expired(&app.state.store, now + 365 * 24 * 3600)
+        .await
+        .unwrap();
+    assert_eq!(count("sessions").await, 0, "expired sessions go");
+    assert_eq!(count("dpop_proofs").await, 0, "expired DPoP jtis go");
+}

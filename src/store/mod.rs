@@ -152,6 +152,16 @@ impl Store {
     }
 }
 
+/// Housekeeping: drops rows that can no longer matter (expired sessions, pending authorization
+/// requests, old codes, DPoP `jti`s past their window, revocations of expired tokens, device
+/// codes). Run every ten minutes by the server.
+pub async fn delete_expired(store: &Store, now: i64) -> Result<()> {
+    sessions::delete_expired(store, now).await?;
+    oauth::delete_expired_pending(store, now).await?;
+    oauth::delete_expired_lifecycle(store, now).await?;
+    Ok(())
+}
+
 /// `sqlite://data/logi.db` → `sqlite://data/logi.db?mode=rwc`, creating `data/`.
 fn sqlite_url_with_create(url: &str) -> Result<String> {
     let rest = url

@@ -231,15 +231,6 @@ pub async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -
     Ok(())
 }
 
-pub async fn code(store: &Store, code_hash: &str) -> Result<Option<Code>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM authorization_codes WHERE code_hash = $1")
-            .bind(code_hash)
-            .fetch_optional(&store.pool)
-            .await?,
-    )
-}
-
 /// Marks a code used; false when it already was (or is gone). Atomic: of two concurrent
 /// exchanges exactly one wins.
 pub async fn use_code<'e, E: Executor<'e, Database = Any>>(
