@@ -194,6 +194,12 @@ impl Config {
                 "key_refresh_interval_seconds",
                 self.key_refresh_interval_seconds,
             ),
+            ("device_code_ttl_seconds", self.device_code_ttl_seconds),
+            (
+                "device_poll_interval_seconds",
+                self.device_poll_interval_seconds,
+            ),
+            ("jwks_max_age_seconds", self.jwks_max_age_seconds),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0"));

@@ -40,6 +40,11 @@ fn an_invalid_value_names_its_key() {
         ),
         ("LOGI_ISSUER", "ftp://x", "issuer"),
         ("LOGI_DATABASE_URL", "mysql://x", "database_url"),
+        (
+            "LOGI_DEVICE_CODE_TTL_SECONDS",
+            "0",
+            "device_code_ttl_seconds",
+        ),
     ] {
         let out = logi(&dir).arg("migrate").env(var, value).output().unwrap();
         assert!(!out.status.success(), "{var}={value} accepted");
