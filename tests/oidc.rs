@@ -130,7 +130,9 @@ async fn relying_party_library_signs_in_with_eddsa() {
 
 #[tokio::test]
 async fn discovery_advertises_exactly_what_is_implemented() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|c| c.jwks_max_age_seconds = 42).await;
+    let r = app.api().get(app.url("/oauth/jwks")).send().await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "public, max-age=42");
     for path in [
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",

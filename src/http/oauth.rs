@@ -561,9 +561,11 @@ async fn device_authorization(
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let set = crate::keys::jwks(&state.store, now()).await?;
     let mut r = Json(set).into_response();
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    // Relying parties may cache the JWKS this long: key rotation publishes a new key at least
+    // `key_activation_delay_seconds` (by default the same) before it signs.
+    let cache = format!("public, max-age={}", state.config.jwks_max_age_seconds);
+    if let Ok(v) = HeaderValue::from_str(&cache) {
+        r.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
     Ok(r)
 }
