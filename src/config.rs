@@ -58,6 +58,9 @@ pub struct Config {
     pub device_code_ttl_seconds: u64,
     /// Minimum polling interval for the device flow (RFC 8628 `interval`).
     pub device_poll_interval_seconds: u64,
+    /// Require a server-provided nonce in every DPoP proof (RFC 9449 §8). Nonces are issued in
+    /// `DPoP-Nonce` headers either way, and a proof that carries one must carry a valid one.
+    pub dpop_nonce_required: bool,
     /// Failed logins in a row after which an account is locked.
     pub login_max_failures_per_account: u32,
     /// Failed logins from one client IP after which that IP is locked.
@@ -93,6 +96,7 @@ impl Default for Config {
             key_refresh_interval_seconds: 2,
             device_code_ttl_seconds: 600,
             device_poll_interval_seconds: 5,
+            dpop_nonce_required: false,
             login_max_failures_per_account: 10,
             login_max_failures_per_ip: 100,
             login_lockout_seconds: 300,

@@ -20,6 +20,7 @@ use crate::config::Config;
 pub struct ServerKeys {
     secret_hash: hmac::Key,
     csrf: hmac::Key,
+    dpop_nonce: hmac::Key,
     /// AES-256-GCM key for private signing keys at rest.
     key_encryption: aead::LessSafeKey,
 }
@@ -73,6 +74,7 @@ impl ServerKeys {
         ServerKeys {
             secret_hash: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"secret-hash")),
             csrf: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"csrf")),
+            dpop_nonce: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"dpop-nonce")),
             key_encryption: aead::LessSafeKey::new(
                 // A 32-byte key is always valid for AES-256-GCM.
                 aead::UnboundKey::new(&aead::AES_256_GCM, &derive(b"signing-key-encryption"))
@@ -97,6 +99,11 @@ impl ServerKeys {
     /// CSRF form token bound to the browser's CSRF cookie (signed double-submit).
     pub fn csrf_token(&self, cookie_value: &str) -> String {
         URL_SAFE_NO_PAD.encode(hmac::sign(&self.csrf, cookie_value.as_bytes()).as_ref())
+    }
+
+    /// The DPoP nonce of a time window: the same in every process that shares the master key.
+    pub fn dpop_nonce(&self, window: i64) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.dpop_nonce, &window.to_be_bytes()).as_ref())
     }
 
     pub fn verify_csrf(&self, cookie_value: &str, form_token: &str) -> bool {

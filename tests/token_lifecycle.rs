@@ -452,3 +452,86 @@ async fn clients_registered_for_dpop_must_send_a_proof_and_introspection_shows_c
         (StatusCode::BAD_REQUEST, "invalid_dpop_proof")
     );
 }
+
+#[tokio::test]
+async fn dpop_nonces_are_issued_and_required_when_configured() {
+    let app = TestApp::spawn_with(|c| c.dpop_nonce_required = true).await;
+    let rp = app.rp(confidential_meta()).await;
+    let key = DpopKey::new();
+    let token_url = app.url("/oauth/token");
+    let (code, verifier) = app.code(&rp, "openid email").await;
+    let exchange = |proof: String| {
+        app.api()
+            .post(&token_url)
+            .basic_auth(&rp.client_id, rp.client_secret.as_ref())
+            .header("DPoP", proof)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", rp.redirect_uri.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+    };
+    // Without a nonce: use_dpop_nonce, and the nonce to use comes in DPoP-Nonce.
+    let r = exchange(key.proof("POST", &token_url, None)).await.unwrap();
+    let nonce = r
+        .headers()
+        .get("dpop-nonce")
+        .expect("DPoP-Nonce header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (s, e) = json_of(r).await;
+    assert_eq!(
+        (s, e["error"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "use_dpop_nonce")
+    );
+    // A made-up nonce is refused the same way; the server's nonce works.
+    let r = exchange(key.proof_with(json!({"htm": "POST", "htu": token_url, "nonce": "made-up"})))
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await.1["error"], "use_dpop_nonce");
+    let r = exchange(key.proof_with(json!({"htm": "POST", "htu": token_url, "nonce": nonce})))
+        .await
+        .unwrap();
+    assert!(
+        r.headers().contains_key("dpop-nonce"),
+        "successful DPoP responses carry the next nonce"
+    );
+    let (s, t) = json_of(r).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let at = t["access_token"].as_str().unwrap();
+
+    // At userinfo the same: 401 use_dpop_nonce with a nonce, then success with it.
+    let url = app.url("/oauth/userinfo");
+    let r = app
+        .api()
+        .get(&url)
+        .header("Authorization", format!("DPoP {at}"))
+        .header("DPoP", key.proof("GET", &url, Some(at)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("use_dpop_nonce"));
+    let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let ath = {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use sha2::Digest;
+        URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(at.as_bytes()))
+    };
+    let proof = key.proof_with(json!({"htm": "GET", "htu": url, "ath": ath, "nonce": nonce}));
+    let r = app
+        .api()
+        .get(&url)
+        .header("Authorization", format!("DPoP {at}"))
+        .header("DPoP", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -19,6 +19,8 @@ pub struct ApiError {
     pub description: String,
     pub www_authenticate: Option<String>,
     pub retry_after: Option<i64>,
+    /// RFC 9449 §8: the nonce a DPoP client must use next.
+    pub dpop_nonce: Option<String>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             description: description.into(),
             www_authenticate: None,
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -85,6 +88,9 @@ impl IntoResponse for ApiError {
             .and_then(|v| HeaderValue::from_str(&v).ok())
         {
             headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(v) = self.dpop_nonce.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert("dpop-nonce", v);
         }
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

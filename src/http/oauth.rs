@@ -455,6 +455,7 @@ async fn token(
     let t = now();
     let proof = dpop_proof(&state, &headers, "POST", "/oauth/token", t).await?;
     policy::check_dpop_required(&app, proof.is_some())?;
+    let used_dpop = proof.is_some();
     let ctx = context(&state, t, proof.map(|p| p.jkt));
     let response = match &request {
         TokenRequest::AuthorizationCode {
@@ -482,7 +483,13 @@ async fn token(
             grants::device_code::poll(&ctx, &app, device_code).await?
         }
     };
-    Ok(no_store(Json(response).into_response()))
+    let mut response = no_store(Json(response).into_response());
+    if used_dpop {
+        if let Ok(v) = HeaderValue::from_str(&dpop::current_nonce(&state.keys, t)) {
+            response.headers_mut().insert("dpop-nonce", v);
+        }
+    }
+    Ok(response)
 }
 
 /// The request's `DPoP` proof, validated for `method` on `path` (RFC 9449 §4.3); `None` when
@@ -506,9 +513,21 @@ async fn dpop_proof(
         .to_str()
         .map_err(|_| bad("malformed DPoP header".into()))?;
     let url = format!("{}{}", state.config.issuer, path);
-    match dpop::verify(&state.store, proof, method, &url, None, t).await {
+    let nonces = dpop::NoncePolicy {
+        keys: &state.keys,
+        required: state.config.dpop_nonce_required,
+    };
+    match dpop::verify(&state.store, proof, method, &url, None, &nonces, t).await {
         Ok(p) => Ok(Some(p)),
         Err(dpop::DpopError::Invalid(d)) => Err(bad(d)),
+        Err(dpop::DpopError::UseNonce) => {
+            let mut e = ApiError::from(OAuthError::new(
+                ErrorCode::UseDpopNonce,
+                "use the nonce in the DPoP-Nonce header in the proof",
+            ));
+            e.dpop_nonce = Some(dpop::current_nonce(&state.keys, t));
+            Err(e)
+        }
         Err(dpop::DpopError::Store(e)) => Err(e.into()),
     }
 }

@@ -21,7 +21,10 @@ use crate::{
     accounts::sessions,
     crypto::now,
     oauth::authorize::redirect_with,
-    oauth::bearer::{self, BearerError, BearerErrorCode, Presented},
+    oauth::{
+        bearer::{self, BearerError, BearerErrorCode, Presented},
+        dpop,
+    },
     oidc::{discovery, userinfo},
     store,
 };
@@ -54,9 +57,9 @@ fn bearer_error(e: BearerError, scheme: &str) -> Response {
         BearerError::Error(code, description) => {
             let status = match code {
                 BearerErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-                BearerErrorCode::InvalidToken | BearerErrorCode::InvalidDpopProof => {
-                    StatusCode::UNAUTHORIZED
-                }
+                BearerErrorCode::InvalidToken
+                | BearerErrorCode::InvalidDpopProof
+                | BearerErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
                 BearerErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
             };
             let description = description.replace(['"', '\\'], "");
@@ -121,21 +124,29 @@ async fn userinfo(State(state): State<AppState>, method: Method, headers: Header
         }
     };
     let url = format!("{}/oauth/userinfo", state.config.issuer);
+    let t = now();
+    let request = bearer::ResourceRequest {
+        method: method.as_str(),
+        url: &url,
+        nonces: dpop::NoncePolicy {
+            keys: &state.keys,
+            required: state.config.dpop_nonce_required,
+        },
+        now: t,
+    };
     let result = async {
         let claims = bearer::authorize_request(
             &state.store,
             &state.keyring,
             &state.config,
             presented,
-            method.as_str(),
-            &url,
-            now(),
+            &request,
         )
         .await?;
         userinfo::claims_for(&claims)
     }
     .await;
-    match result {
+    let mut response = match result {
         Ok(claims) => {
             let mut r = Json(claims).into_response();
             r.headers_mut()
@@ -143,7 +154,14 @@ async fn userinfo(State(state): State<AppState>, method: Method, headers: Header
             r
         }
         Err(e) => bearer_error(e, scheme),
+    };
+    // RFC 9449 §9: a DPoP client learns the nonce to use next from any response.
+    if scheme == "DPoP" {
+        if let Ok(v) = HeaderValue::from_str(&dpop::current_nonce(&state.keys, t)) {
+            response.headers_mut().insert("dpop-nonce", v);
+        }
     }
+    response
 }
 
 /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).

@@ -17,6 +17,7 @@ pub enum BearerErrorCode {
     InvalidToken,
     InsufficientScope,
     InvalidDpopProof,
+    UseDpopNonce,
 }
 
 impl BearerErrorCode {
@@ -26,6 +27,7 @@ impl BearerErrorCode {
             BearerErrorCode::InvalidToken => "invalid_token",
             BearerErrorCode::InsufficientScope => "insufficient_scope",
             BearerErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            BearerErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -46,6 +48,15 @@ impl From<StoreError> for BearerError {
 
 fn invalid_token(d: &str) -> BearerError {
     BearerError::Error(BearerErrorCode::InvalidToken, d.to_string())
+}
+
+/// The request to a protected resource a DPoP proof must match.
+pub struct ResourceRequest<'a> {
+    pub method: &'a str,
+    /// Without query and fragment.
+    pub url: &'a str,
+    pub nonces: dpop::NoncePolicy<'a>,
+    pub now: i64,
 }
 
 /// How the access token came.
@@ -137,10 +148,15 @@ pub async fn authorize_request(
     keyring: &KeyRing,
     config: &Config,
     presented: Presented<'_>,
-    method: &str,
-    url: &str,
-    now: i64,
+    request: &ResourceRequest<'_>,
 ) -> Result<Verified, BearerError> {
+    let ResourceRequest {
+        method,
+        url,
+        nonces,
+        now,
+    } = request;
+    let (method, url, now) = (*method, *url, *now);
     match presented {
         Presented::Bearer(token) => {
             let verified = verify_access_token(store, keyring, config, token).await?;
@@ -159,13 +175,20 @@ pub async fn authorize_request(
                 )
             })?;
             let verified = verify_access_token(store, keyring, config, token).await?;
-            let proof = match dpop::verify(store, proof, method, url, Some(token), now).await {
-                Ok(p) => p,
-                Err(dpop::DpopError::Invalid(d)) => {
-                    return Err(BearerError::Error(BearerErrorCode::InvalidDpopProof, d))
-                }
-                Err(dpop::DpopError::Store(e)) => return Err(e.into()),
-            };
+            let proof =
+                match dpop::verify(store, proof, method, url, Some(token), nonces, now).await {
+                    Ok(p) => p,
+                    Err(dpop::DpopError::Invalid(d)) => {
+                        return Err(BearerError::Error(BearerErrorCode::InvalidDpopProof, d))
+                    }
+                    Err(dpop::DpopError::UseNonce) => {
+                        return Err(BearerError::Error(
+                            BearerErrorCode::UseDpopNonce,
+                            "use the DPoP-Nonce this server provides".into(),
+                        ))
+                    }
+                    Err(dpop::DpopError::Store(e)) => return Err(e.into()),
+                };
             match &verified.claims.cnf {
                 Some(cnf) if cnf.jkt == proof.jkt => Ok(verified),
                 Some(_) => Err(invalid_token(

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    crypto::constant_time_eq,
+    crypto::{constant_time_eq, ServerKeys},
     store::{self, Store, StoreError},
 };
 
@@ -27,7 +27,32 @@ pub struct Proof {
 #[derive(Debug)]
 pub enum DpopError {
     Invalid(String),
+    /// The proof lacks a nonce this server requires, or carries a stale one: answer
+    /// `use_dpop_nonce` with a fresh `DPoP-Nonce` (RFC 9449 §8).
+    UseNonce,
     Store(StoreError),
+}
+
+/// Server-provided nonces (RFC 9449 §8) are stateless: an HMAC of the current five-minute
+/// window under a key derived from the master key, so every process issues and accepts the same
+/// nonces without sharing state. The current and the previous window are accepted.
+pub const NONCE_WINDOW: i64 = 300;
+
+pub struct NoncePolicy<'a> {
+    pub keys: &'a ServerKeys,
+    pub required: bool,
+}
+
+/// The nonce to send in `DPoP-Nonce` now.
+pub fn current_nonce(keys: &ServerKeys, now: i64) -> String {
+    keys.dpop_nonce(now.div_euclid(NONCE_WINDOW))
+}
+
+fn nonce_is_fresh(keys: &ServerKeys, nonce: &str, now: i64) -> bool {
+    let window = now.div_euclid(NONCE_WINDOW);
+    [window, window - 1]
+        .iter()
+        .any(|w| constant_time_eq(keys.dpop_nonce(*w).as_bytes(), nonce.as_bytes()))
 }
 
 impl From<StoreError> for DpopError {
@@ -48,6 +73,7 @@ pub async fn verify(
     method: &str,
     url: &str,
     access_token: Option<&str>,
+    nonces: &NoncePolicy<'_>,
     now: i64,
 ) -> Result<Proof, DpopError> {
     if proof.len() > 8192 {
@@ -108,6 +134,11 @@ pub async fn verify(
         .ok_or_else(|| invalid("iat missing"))?;
     if (now - iat).abs() > IAT_WINDOW {
         return Err(invalid("iat is outside the accepted window"));
+    }
+    match claims["nonce"].as_str() {
+        Some(nonce) if !nonce_is_fresh(nonces.keys, nonce, now) => return Err(DpopError::UseNonce),
+        None if nonces.required => return Err(DpopError::UseNonce),
+        _ => {}
     }
     if let Some(token) = access_token {
         let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// RFC 9449 §5: missing or invalid DPoP proof at the token endpoint.
     InvalidDpopProof,
+    /// RFC 9449 §8: retry with the nonce from the `DPoP-Nonce` header.
+    UseDpopNonce,
     /// RFC 8628 §3.5 device flow polling answers.
     AuthorizationPending,
     SlowDown,
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
