@@ -6,6 +6,7 @@ use crate::{
     config::Config,
     crypto::{random_token, ServerKeys},
     keys::{Alg, KeyError, KeyRing},
+    oauth::policy,
     oidc,
     store::{self, applications::Application, oauth::Grant, oauth::RefreshToken, Store},
 };
@@ -115,6 +116,20 @@ impl TokenContext<'_> {
             dpop_jkt,
         };
         (token, row)
+    }
+
+    /// The refresh token a new grant gets, if the policy gives it one (bound to the request's
+    /// DPoP key for public clients).
+    pub fn initial_refresh_token(
+        &self,
+        app: &Application,
+        grant_id: &str,
+        scopes: &[String],
+    ) -> Option<(String, RefreshToken)> {
+        policy::issues_refresh_token(app, scopes).then(|| {
+            let binding = policy::refresh_token_binding(app, self.dpop_jkt.as_deref());
+            self.refresh_token(app, grant_id, scopes, binding)
+        })
     }
 
     pub fn response(

@@ -191,16 +191,12 @@ async fn issue(
         return Err(OAuthError::invalid_grant("device_code already used").into());
     }
     store::oauth::insert_grant(&mut *tx, &grant).await?;
-    let refresh_token = if policy::issues_refresh_token(app, &scopes) {
-        let binding = policy::refresh_token_binding(app, ctx.dpop_jkt.as_deref());
-        let (token, refresh_row) = ctx.refresh_token(app, &grant.id, &scopes, binding);
-        store::oauth::insert_refresh(&mut *tx, &refresh_row).await?;
-        Some(token)
-    } else {
-        None
-    };
+    let refresh = ctx.initial_refresh_token(app, &grant.id, &scopes);
+    if let Some((_, row)) = &refresh {
+        store::oauth::insert_refresh(&mut *tx, row).await?;
+    }
     tx.commit().await?;
-    let mut response = ctx.response(access_token, &scopes, refresh_token);
+    let mut response = ctx.response(access_token, &scopes, refresh.map(|(token, _)| token));
     response.id_token = ctx
         .id_token(app, &grant, &scopes, None, &response.access_token)
         .await?;
