@@ -362,3 +362,25 @@ async fn bad_form_bodies_are_4xx() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn cookies_are_secure_on_an_https_issuer() {
+    let app = TestApp::spawn().await;
+    // A second process configured with a public https issuer (TLS ends at a proxy in front).
+    let behind_tls = app
+        .spawn_sibling(|c| c.issuer = "https://login.example.com".into())
+        .await;
+    let r = behind_tls
+        .browser()
+        .get(behind_tls.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookie_of(&r, "logi_csrf").expect("csrf cookie");
+    assert!(
+        cookie.contains("; Secure")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+}
