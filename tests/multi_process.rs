@@ -99,21 +99,7 @@ async fn revocation_reaches_every_process() {
     let rp = first
         .rp(json!({"client_type": "public", "grant_types": ["authorization_code", "refresh_token"], "scope": "openid offline_access"}))
         .await;
-    let (code, verifier) = first.code(&rp, "openid offline_access").await;
-    let tokens: serde_json::Value = first
-        .token(
-            &rp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &rp.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = first.tokens(&rp, "openid offline_access").await;
     let at = tokens["access_token"].as_str().unwrap();
     let userinfo = |app: &TestApp| {
         let (client, url) = (app.api(), app.url("/oauth/userinfo"));

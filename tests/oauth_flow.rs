@@ -140,31 +140,11 @@ async fn exchange(
     .await
 }
 
-/// Exchanges a fresh code; returns the token response.
-async fn tokens(app: &TestApp, rp: &common::Rp, scope: &str) -> Value {
-    let (code, verifier) = app.code(rp, scope).await;
-    let (s, body) = json_of(
-        app.token(
-            rp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &rp.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    body
-}
-
 #[tokio::test]
 async fn concurrent_refreshes_with_one_token_exactly_one_wins_and_the_family_is_revoked() {
     let app = TestApp::spawn().await;
     let rp = std::sync::Arc::new(app.rp(public_rp()).await);
-    let first = tokens(&app, &rp, "openid offline_access").await;
+    let first = app.tokens(&rp, "openid offline_access").await;
     let rt = first["refresh_token"].as_str().unwrap().to_string();
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -407,7 +387,7 @@ async fn malformed_token_requests() {
 async fn scope_may_shrink_but_not_widen_on_refresh() {
     let app = TestApp::spawn().await;
     let rp = app.rp(confidential_rp()).await;
-    let first = tokens(&app, &rp, "openid email offline_access").await;
+    let first = app.tokens(&rp, "openid email offline_access").await;
     let rt = first["refresh_token"].as_str().unwrap();
     let (s, e) = json_of(
         app.token(

@@ -186,21 +186,7 @@ async fn discovery_advertises_exactly_what_is_implemented() {
 async fn userinfo_errors_follow_rfc_6750_and_honour_revocation() {
     let app = TestApp::spawn().await;
     let rp = app.rp(json!({"client_type": "public", "grant_types": ["authorization_code", "refresh_token"], "scope": "openid email offline_access"})).await;
-    let (code, verifier) = app.code(&rp, "openid email offline_access").await;
-    let tokens: Value = app
-        .token(
-            &rp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &rp.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app.tokens(&rp, "openid email offline_access").await;
     let at = tokens["access_token"].as_str().unwrap();
     let r = app
         .api()
@@ -274,32 +260,16 @@ async fn userinfo_errors_follow_rfc_6750_and_honour_revocation() {
         .contains("insufficient_scope"));
 }
 
-async fn id_token_for(app: &TestApp, rp: &common::Rp) -> String {
-    let (code, verifier) = app.code(rp, "openid").await;
-    let tokens: Value = app
-        .token(
-            rp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &rp.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    tokens["id_token"].as_str().expect("id_token").to_string()
-}
-
 #[tokio::test]
 async fn rp_initiated_logout() {
     let app = TestApp::spawn().await;
     let rp = app
         .rp(json!({"client_type": "public", "scope": "openid", "post_logout_redirect_uris": ["https://rp.example/bye"]}))
         .await;
-    let hint = id_token_for(&app, &rp).await;
+    let hint = app.tokens(&rp, "openid").await["id_token"]
+        .as_str()
+        .expect("id_token")
+        .to_string();
     // An unregistered post_logout_redirect_uri is an error page, never a redirect.
     let r = rp
         .user

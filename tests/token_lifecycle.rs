@@ -20,26 +20,6 @@ async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Tokens from a full authorization-code flow.
-async fn tokens(app: &TestApp, rp: &Rp) -> Value {
-    let (code, verifier) = app.code(rp, "openid email offline_access").await;
-    let (s, body) = json_of(
-        app.token(
-            rp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &rp.redirect_uri),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    body
-}
-
 /// POST to `path` authenticated as `rp` (Basic for confidential, client_id for public).
 async fn post_as(app: &TestApp, rp: &Rp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     let mut form = form.to_vec();
@@ -79,7 +59,7 @@ async fn refresh(app: &TestApp, rp: &Rp, rt: &str) -> (StatusCode, Value) {
 async fn revoking_a_refresh_token_kills_its_family() {
     let app = TestApp::spawn().await;
     let rp = app.rp(public_meta()).await;
-    let t = tokens(&app, &rp).await;
+    let t = app.tokens(&rp, "openid email offline_access").await;
     let (rt, at) = (
         t["refresh_token"].as_str().unwrap(),
         t["access_token"].as_str().unwrap(),
@@ -104,7 +84,7 @@ async fn revoking_a_refresh_token_kills_its_family() {
 async fn revoking_an_access_token_stops_userinfo() {
     let app = TestApp::spawn().await;
     let rp = app.rp(confidential_meta()).await;
-    let t = tokens(&app, &rp).await;
+    let t = app.tokens(&rp, "openid email offline_access").await;
     let at = t["access_token"].as_str().unwrap();
     assert_eq!(userinfo_status(&app, at).await, StatusCode::OK);
     let r = post_as(&app, &rp, "/oauth/revoke", &[("token", at)]).await;
@@ -130,7 +110,7 @@ async fn another_clients_token_is_not_revoked_and_garbage_is_200() {
     let app = TestApp::spawn().await;
     let owner = app.rp(public_meta()).await;
     let other = app.rp(confidential_meta()).await;
-    let t = tokens(&app, &owner).await;
+    let t = app.tokens(&owner, "openid email offline_access").await;
     let (rt, at) = (
         t["refresh_token"].as_str().unwrap(),
         t["access_token"].as_str().unwrap(),
@@ -188,7 +168,7 @@ async fn introspection_reports_only_active_own_tokens() {
     let app = TestApp::spawn_with(|c| c.access_token_ttl_seconds = 2).await;
     let rp = app.rp(confidential_meta()).await;
     let other = app.rp(confidential_meta()).await;
-    let t = tokens(&app, &rp).await;
+    let t = app.tokens(&rp, "openid email offline_access").await;
     let (rt, at) = (
         t["refresh_token"].as_str().unwrap(),
         t["access_token"].as_str().unwrap(),
@@ -236,7 +216,7 @@ async fn introspection_reports_only_active_own_tokens() {
 async fn public_clients_cannot_introspect() {
     let app = TestApp::spawn().await;
     let rp = app.rp(public_meta()).await;
-    let t = tokens(&app, &rp).await;
+    let t = app.tokens(&rp, "openid email offline_access").await;
     let r = post_as(
         &app,
         &rp,

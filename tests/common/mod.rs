@@ -478,3 +478,26 @@ impl DpopKey {
         self.proof_with(claims)
     }
 }
+
+impl TestApp {
+    /// authorize → consent → code → token with PKCE for `rp`; panics unless the exchange
+    /// succeeds, and returns the token response.
+    pub async fn tokens(&self, rp: &Rp, scope: &str) -> Value {
+        let (code, verifier) = self.code(rp, scope).await;
+        let r = self
+            .token(
+                rp,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", &rp.redirect_uri),
+                    ("code_verifier", &verifier),
+                ],
+            )
+            .await;
+        let status = r.status();
+        let body: Value = r.json().await.expect("JSON token response");
+        assert_eq!(status, StatusCode::OK, "code exchange failed: {body}");
+        body
+    }
+}
