@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    error::ApiError,
+    error::{no_store, ApiError},
     extract::{self, BadInput, ClientIp},
     AppState,
 };
@@ -218,14 +218,6 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
         v["client_secret_expires_at"] = json!(0);
     }
     v
-}
-
-fn no_store(mut r: Response) -> Response {
-    r.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    r
 }
 
 async fn create_application(

@@ -73,16 +73,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Marks a response as not to be stored by any cache (RFC 6749 §5.1, RFC 6750 §3): token
+/// responses, secrets shown once, and every API error.
+pub fn no_store(mut r: Response) -> Response {
+    let headers = r.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({ "error": self.error, "error_description": self.description })),
-        )
-            .into_response();
+        let mut response = no_store(
+            (
+                self.status,
+                Json(json!({ "error": self.error, "error_description": self.description })),
+            )
+                .into_response(),
+        );
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(v) = self
             .www_authenticate
             .and_then(|v| HeaderValue::from_str(&v).ok())

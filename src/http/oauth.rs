@@ -13,7 +13,7 @@ use minijinja::context;
 
 use super::{
     accounts::current_user,
-    error::{ApiError, PageError},
+    error::{no_store, ApiError, PageError},
     extract::Params,
     pages::{self, html, render, Csrf},
     AppState,
@@ -411,14 +411,6 @@ fn context(state: &AppState, t: i64, dpop_jkt: Option<String>) -> TokenContext<'
         now: t,
         dpop_jkt,
     }
-}
-
-fn no_store(mut r: Response) -> Response {
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    r
 }
 
 /// Authenticates the calling client per the policy module.

@@ -12,7 +12,7 @@ use minijinja::context;
 
 use super::{
     accounts::current_user,
-    error::PageError,
+    error::{no_store, PageError},
     extract::{self, Params},
     pages::{self, html, render, Csrf},
     AppState,
@@ -76,12 +76,10 @@ fn bearer_error(e: BearerError, scheme: &str) -> Response {
             (status, c)
         }
     };
-    let mut r = status.into_response();
+    let mut r = no_store(status.into_response());
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -147,12 +145,7 @@ async fn userinfo(State(state): State<AppState>, method: Method, headers: Header
     }
     .await;
     let mut response = match result {
-        Ok(claims) => {
-            let mut r = Json(claims).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
+        Ok(claims) => no_store(Json(claims).into_response()),
         Err(e) => bearer_error(e, scheme),
     };
     // RFC 9449 §9: a DPoP client learns the nonce to use next from any response.
