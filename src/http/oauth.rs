@@ -413,8 +413,21 @@ fn context(state: &AppState, t: i64, dpop_jkt: Option<String>) -> TokenContext<'
     }
 }
 
+/// A form request from a client to `/oauth/token`, `/oauth/revoke`, `/oauth/introspect` or
+/// `/oauth/device_authorization`: parsed (no repeated parameters), then the client
+/// authenticated per the policy module.
+async fn client_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(std::sync::Arc<store::applications::Application>, Params), ApiError> {
+    let params = Params::from_form(headers, body)?;
+    let app = authenticate_client(state, headers, &params).await?;
+    Ok((app, params))
+}
+
 /// Authenticates the calling client per the policy module.
-pub async fn authenticate_client(
+async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
@@ -440,8 +453,7 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_form(&headers, &body)?;
-    let app = authenticate_client(&state, &headers, &params).await?;
+    let (app, params) = client_request(&state, &headers, &body).await?;
     let request = TokenRequest::parse(&params)?;
     policy::check_grant_allowed(&app, request.grant_type())?;
     let t = now();
@@ -531,8 +543,7 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_form(&headers, &body)?;
-    let app = authenticate_client(&state, &headers, &params).await?;
+    let (app, params) = client_request(&state, &headers, &body).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -546,8 +557,7 @@ async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_form(&headers, &body)?;
-    let app = authenticate_client(&state, &headers, &params).await?;
+    let (app, params) = client_request(&state, &headers, &body).await?;
     policy::may_introspect(&app)?;
     let token = params
         .get("token")
@@ -562,8 +572,7 @@ async fn device_authorization(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let params = Params::from_form(&headers, &body)?;
-    let app = authenticate_client(&state, &headers, &params).await?;
+    let (app, params) = client_request(&state, &headers, &body).await?;
     let ctx = context(&state, now(), None);
     let answer = grants::device_code::authorize_device(&ctx, &app, params.get("scope")).await?;
     Ok(no_store(Json(answer).into_response()))
