@@ -47,13 +47,16 @@ pub async fn introspect(
     let (store, keys, keyring, config, now) =
         (ctx.store, ctx.keys, ctx.keyring, ctx.config, ctx.now);
     let inactive = json!({ "active": false });
-    if let Some(row) = store::oauth::refresh(store, &keys.hash_secret(token)).await? {
-        if row.application_id != app.id || row.used_at.is_some() || row.expires_at <= now {
+    if let Some((row, grant)) =
+        store::oauth::refresh_and_grant(store, &keys.hash_secret(token)).await?
+    {
+        if row.application_id != app.id
+            || row.used_at.is_some()
+            || row.expires_at <= now
+            || grant.revoked_at.is_some()
+        {
             return Ok(inactive);
         }
-        let Some(grant) = store::oauth::active_grant(store, &row.grant_id).await? else {
-            return Ok(inactive);
-        };
         let scopes = scope::parse(&row.scope).unwrap_or_default();
         return Ok(json!({
             "active": true,

@@ -46,16 +46,6 @@ pub async fn revoke_grant(store: &Store, grant_id: &str, now: i64) -> Result<()>
     super::cache::grant_revoked(store, grant_id).await
 }
 
-/// The grant, if it exists and is not revoked.
-pub async fn active_grant(store: &Store, grant_id: &str) -> Result<Option<Grant>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM grants WHERE id = $1 AND revoked_at IS NULL")
-            .bind(grant_id)
-            .fetch_optional(&store.pool)
-            .await?,
-    )
-}
-
 /// The user of an unrevoked grant: one round trip (or none, from the cache) answers both "is
 /// it revoked?" and "whose?".
 pub async fn active_grant_user(
