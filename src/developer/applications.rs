@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::{
     crypto::{random_token, ServerKeys},
+    keys::Alg,
     oauth::policy::{self, AuthMethod, ClientType, MetadataError},
     store::applications::Application,
 };
@@ -25,7 +26,6 @@ pub struct MetadataInput {
     pub dpop_bound_access_tokens: Option<bool>,
 }
 
-pub const ID_TOKEN_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
 const MAX_REDIRECT_URIS: usize = 20;
 
 /// A newly registered application and, for confidential clients, its secret (shown once).
@@ -217,15 +217,17 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
     }
     app.scope = scopes.join(" ");
 
-    if !ID_TOKEN_ALGS.contains(&app.id_token_signed_response_alg.as_str()) {
+    // The algorithms logi has signing keys for, as discovery advertises them.
+    if Alg::parse(&app.id_token_signed_response_alg).is_none() {
+        let algs: Vec<&str> = Alg::ALL.iter().map(|a| a.as_str()).collect();
         return Err(bad(format!(
             "id_token_signed_response_alg must be one of {}; `none` and HMAC algorithms are refused",
-            ID_TOKEN_ALGS.join(", ")
+            algs.join(", ")
         )));
     }
     debug_assert_eq!(
         app.secret_hash.is_some(),
-        app.client_type == ClientType::Confidential
+        policy::has_client_secret(app.client_type)
     );
     debug_assert_eq!(
         app.token_endpoint_auth_method == AuthMethod::None,
