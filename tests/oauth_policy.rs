@@ -1,6 +1,5 @@
 //! The client-type policy (SPEC "Client types — the policy") row by row, for public and
-//! confidential clients, over real HTTP. `/oauth/introspect` and `/oauth/revoke` do not exist
-//! yet; their rows are not covered here.
+//! confidential clients, over real HTTP.
 
 mod common;
 
@@ -828,4 +827,134 @@ async fn loopback_ip_redirect_uri_may_use_a_different_port() {
             .unwrap();
         assert_error_page(r).await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows "client authentication at /oauth/revoke" and "/oauth/introspect"
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn public_client_revokes_with_client_id_only_and_basic_is_invalid_client() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_meta()).await;
+    let tokens = app.tokens(&rp, "openid offline_access").await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let r = app
+        .api()
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&rp.client_id, Some("anything"))
+        .form(&[("token", rt)])
+        .send()
+        .await
+        .unwrap();
+    let headers = expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    assert_basic_challenge(&headers);
+    let r = app
+        .api()
+        .post(app.url("/oauth/revoke"))
+        .form(&[
+            ("token", rt),
+            ("client_id", rp.client_id.as_str()),
+            ("client_secret", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let r = app
+        .api()
+        .post(app.url("/oauth/revoke"))
+        .form(&[("token", rt), ("client_id", rp.client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (s, _) = json_of(
+        app.token(
+            &rp,
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "revoked");
+}
+
+#[tokio::test]
+async fn confidential_client_revokes_with_its_registered_method() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(confidential_meta()).await;
+    let tokens = app.tokens(&rp, "openid offline_access").await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let secret = rp.client_secret.clone().unwrap();
+    // Registered for Basic: the secret in the body is the wrong method.
+    let r = app
+        .api()
+        .post(app.url("/oauth/revoke"))
+        .form(&[
+            ("token", rt),
+            ("client_id", rp.client_id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let r = app
+        .api()
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&rp.client_id, Some(&secret))
+        .form(&[("token", rt)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (s, _) = json_of(
+        app.token(
+            &rp,
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "revoked");
+}
+
+#[tokio::test]
+async fn public_client_cannot_introspect() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_meta()).await;
+    let tokens = app.tokens(&rp, "openid").await;
+    let r = app
+        .api()
+        .post(app.url("/oauth/introspect"))
+        .form(&[
+            ("token", tokens["access_token"].as_str().unwrap()),
+            ("client_id", rp.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn confidential_client_may_introspect() {
+    let app = TestApp::spawn().await;
+    let rp = app.rp(confidential_meta()).await;
+    let tokens = app.tokens(&rp, "openid").await;
+    let r = app
+        .api()
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&rp.client_id, rp.client_secret.as_ref())
+        .form(&[("token", tokens["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let (s, body) = json_of(r).await;
+    assert_eq!(
+        (s, body["active"].clone()),
+        (StatusCode::OK, json!(true)),
+        "{body}"
+    );
 }

@@ -212,25 +212,6 @@ async fn introspection_reports_only_active_own_tokens() {
     assert_eq!(revoked, json!({"active": false}));
 }
 
-#[tokio::test]
-async fn public_clients_cannot_introspect() {
-    let app = TestApp::spawn().await;
-    let rp = app.rp(public_meta()).await;
-    let t = app.tokens(&rp, "openid email offline_access").await;
-    let r = post_as(
-        &app,
-        &rp,
-        "/oauth/introspect",
-        &[("token", t["access_token"].as_str().unwrap())],
-    )
-    .await;
-    let (s, e) = json_of(r).await;
-    assert_eq!(
-        (s, e["error"].as_str().unwrap()),
-        (StatusCode::UNAUTHORIZED, "invalid_client")
-    );
-}
-
 /// A DPoP-bound code exchange for a public client; returns (tokens, key).
 async fn dpop_tokens(app: &TestApp, rp: &Rp) -> (Value, DpopKey) {
     let key = DpopKey::new();
