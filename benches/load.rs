@@ -21,6 +21,10 @@
 //!   connection on which `logi_bench_<pid>` is created and finally dropped. When PostgreSQL is
 //!   unreachable that backend is skipped with a note.
 
+// A benchmark measures wall time and waits for servers: the clock rule of `clippy.toml` is for
+// the server.
+#![allow(clippy::disallowed_methods)]
+
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},

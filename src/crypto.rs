@@ -228,10 +228,3 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     #[allow(deprecated)]
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}

@@ -11,6 +11,8 @@
 //! - [`server`]: wiring used by `main.rs` and by the integration tests.
 
 pub mod accounts;
+pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod developer;

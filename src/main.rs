@@ -102,7 +102,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         }
         Command::Keys { command } => {
             let state = server::prepare(config).await?;
-            let now = crypto::now();
+            let now = logi::clock::system_now();
             if let KeysCommand::Rotate = command {
                 for row in logi::keys::rotate(&state.store, &state.keys, &state.config, now).await?
                 {
@@ -143,7 +143,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             accounts::check_new_password(&password)?;
             let state = server::prepare(config).await?;
             let hash = state.hasher.hash(password).await?;
-            let t = crypto::now();
+            let t = logi::clock::system_now();
             let user = store::users::User {
                 id: format!("usr_{}", crypto::random_token(16)),
                 email,

@@ -5,6 +5,7 @@ use std::{future::Future, net::SocketAddr};
 use tokio::net::TcpListener;
 
 use crate::{
+    clock::{self, Clock},
     config::Config,
     crypto::ServerKeys,
     http::{self, AppState},
@@ -28,17 +29,23 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
-/// Opens the database, applies migrations and builds the shared state.
+/// Opens the database, applies migrations and builds the shared state, on the system clock.
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
+    prepare_with_clock(config, Clock::system()).await
+}
+
+/// [`prepare`] with a given clock (tests pass a manual one).
+pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState, StartError> {
     let keys = ServerKeys::load(&config)?;
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     store.migrate().await?;
-    let keyring = crate::keys::KeyRing::load(&store, &keys, crate::crypto::now()).await?;
+    let keyring = crate::keys::KeyRing::load(&store, &keys, clock.now()).await?;
     Ok(AppState::new(
         config,
         store,
         keys,
         std::sync::Arc::new(keyring),
+        clock,
     ))
 }
 
@@ -101,7 +108,7 @@ fn spawn_key_refresh(state: AppState) {
         let rotation_check_every = (state.config.key_rotation_period_seconds as i64).clamp(1, 60);
         loop {
             tick.tick().await;
-            let now = crate::crypto::now();
+            let now = state.clock.now();
             if now - last_rotation_check >= rotation_check_every {
                 last_rotation_check = now;
                 if let Err(e) =
@@ -147,7 +154,7 @@ fn spawn_change_listener(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "cannot listen for changes"),
             }
             state.store.caches.clear();
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            clock::pause(std::time::Duration::from_secs(1)).await;
         }
     });
 }
@@ -158,7 +165,7 @@ fn spawn_housekeeping(state: AppState) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             tick.tick().await;
-            if let Err(e) = crate::store::delete_expired(&state.store, crate::crypto::now()).await {
+            if let Err(e) = crate::store::delete_expired(&state.store, state.clock.now()).await {
                 tracing::warn!(error = %e, "housekeeping failed");
             }
         }

@@ -1,5 +1,6 @@
 //! End-user accounts: passwords, sessions and failed-login throttling.
 
+pub mod claims;
 pub mod login;
 pub mod passwords;
 pub mod sessions;

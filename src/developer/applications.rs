@@ -6,9 +6,11 @@
 use serde::Deserialize;
 
 use crate::{
+    clients::ClientAuth,
     crypto::{random_token, ServerKeys},
     keys::Alg,
-    oauth::policy::{self, AuthMethod, ClientType, MetadataError},
+    oauth::policy::{self, MetadataError},
+    oauth::scope::is_scope_token,
     store::applications::Application,
 };
 
@@ -48,15 +50,13 @@ pub fn register(
         .grant_types
         .unwrap_or_else(|| vec![policy::GRANT_AUTHORIZATION_CODE.to_string()]);
     let scope = input.scope.unwrap_or_else(|| default_scope(&grant_types));
-    let client_secret = policy::has_client_secret(client_type).then(new_client_secret);
+    let (auth, client_secret) = policy::new_client_auth(client_type, auth_method, keys);
     let application = Application {
         id: format!("app_{}", random_token(12)),
         client_id: random_token(18),
         owner_id: owner_id.to_string(),
         client_name: input.client_name.unwrap_or_default(),
-        client_type,
-        token_endpoint_auth_method: auth_method,
-        secret_hash: client_secret.as_deref().map(|s| keys.hash_secret(s)),
+        auth,
         redirect_uris: input.redirect_uris.unwrap_or_default(),
         post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
         grant_types,
@@ -81,12 +81,16 @@ pub fn apply_patch(
     input: MetadataInput,
     now: i64,
 ) -> Result<Application, MetadataError> {
-    policy::check_type_unchanged(current.client_type, input.client_type.as_deref())?;
+    let client_type = current.auth.client_type();
+    policy::check_type_unchanged(client_type, input.client_type.as_deref())?;
     let mut next = current.clone();
     if let Some(method) = input.token_endpoint_auth_method.as_deref() {
         let (_, method) =
-            policy::resolve_type_and_auth_method(Some(current.client_type.as_str()), Some(method))?;
-        next.token_endpoint_auth_method = method;
+            policy::resolve_type_and_auth_method(Some(client_type.as_str()), Some(method))?;
+        // A public client's only method is `none`, which the line above already enforced.
+        if let Some(auth) = policy::with_secret_method(&current.auth, method) {
+            next.auth = auth;
+        }
     }
     if let Some(v) = input.client_name {
         next.client_name = v;
@@ -127,25 +131,20 @@ pub async fn rotate_secret(
     app: &mut Application,
     now: i64,
 ) -> crate::store::Result<Rotation> {
-    if !policy::has_client_secret(app.client_type) {
+    let ClientAuth::Secret { method, .. } = app.auth else {
         return Ok(Rotation::PublicClient);
-    }
-    let secret = new_client_secret();
+    };
+    let secret = policy::new_client_secret();
     let hash = keys.hash_secret(&secret);
     if !crate::store::applications::set_secret_hash(store, &app.owner_id, &app.id, &hash, now)
         .await?
     {
         return Ok(Rotation::NotFound);
     }
-    app.secret_hash = Some(hash);
+    app.auth = ClientAuth::Secret { method, hash };
     app.updated_at = now;
     tracing::info!(target: "logi::security", client_id = %app.client_id, "client secret rotated");
     Ok(Rotation::Rotated(secret))
-}
-
-/// A fresh client secret: 256 bits from the system CSPRNG.
-pub fn new_client_secret() -> String {
-    random_token(32)
 }
 
 fn default_scope(grant_types: &[String]) -> String {
@@ -169,7 +168,7 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
         return Err(bad("client_name must not contain control characters".into()));
     }
     dedup(&mut app.grant_types);
-    policy::check_grant_types(app.client_type, &app.grant_types)?;
+    policy::check_grant_types(app.auth.client_type(), &app.grant_types)?;
 
     dedup(&mut app.redirect_uris);
     if app.redirect_uris.len() > MAX_REDIRECT_URIS {
@@ -178,7 +177,7 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
         )));
     }
     for uri in &app.redirect_uris {
-        policy::check_redirect_uri(app.client_type, uri)?;
+        policy::check_redirect_uri(app.auth.client_type(), uri)?;
     }
     if app
         .grant_types
@@ -197,7 +196,7 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
         )));
     }
     for uri in &app.post_logout_redirect_uris {
-        policy::check_post_logout_redirect_uri(app.client_type, uri)?;
+        policy::check_post_logout_redirect_uri(app.auth.client_type(), uri)?;
     }
 
     let mut scopes: Vec<String> = app
@@ -225,23 +224,7 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
             algs.join(", ")
         )));
     }
-    debug_assert_eq!(
-        app.secret_hash.is_some(),
-        policy::has_client_secret(app.client_type)
-    );
-    debug_assert_eq!(
-        app.token_endpoint_auth_method == AuthMethod::None,
-        app.client_type == ClientType::Public
-    );
     Ok(app)
-}
-
-/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 fn dedup(list: &mut Vec<String>) {

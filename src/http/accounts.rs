@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     accounts::{self, login::LoginOutcome, sessions},
-    crypto::{now, random_token},
+    crypto::random_token,
     store::{self, sessions::Session, users::User},
 };
 
@@ -39,7 +39,7 @@ pub async fn current_user(
     let Some(cookie) = extract::cookie(headers, sessions::COOKIE) else {
         return Ok(None);
     };
-    sessions::current_with_user(&state.store, &cookie, now()).await
+    sessions::current_with_user(&state.store, &cookie, state.clock.now()).await
 }
 
 #[derive(Deserialize)]
@@ -111,7 +111,7 @@ async fn login_page(
 }
 
 fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
-    Params::from_form(headers, body)
+    super::extract::form_params(headers, body)
         .map_err(|e| PageError::new(e.status, "Bad request", e.description))
 }
 
@@ -124,7 +124,7 @@ async fn signed_in(
     let value = sessions::start(
         &state.store,
         user_id,
-        now(),
+        state.clock.now(),
         state.config.session_ttl_seconds as i64,
     )
     .await?;
@@ -177,7 +177,7 @@ async fn signup(
         .hash(password)
         .await
         .map_err(PageError::internal)?;
-    let t = now();
+    let t = state.clock.now();
     let user = User {
         id: format!("usr_{}", random_token(16)),
         email,
@@ -230,7 +230,7 @@ async fn login(
         &email,
         password.to_string(),
         &ip,
-        now(),
+        state.clock.now(),
     )
     .await
     .map_err(PageError::internal)?;

@@ -19,7 +19,6 @@ use super::{
     AppState,
 };
 use crate::{
-    crypto::now,
     developer::applications::{self as apps, MetadataInput},
     oauth::policy::MetadataError,
     store::{self, users::User},
@@ -102,7 +101,7 @@ async fn form_user(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Result<(User, Params), Response>, PageError> {
-    let params = Params::from_form(headers, body)
+    let params = super::extract::form_params(headers, body)
         .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
     pages::verify_csrf(state, headers, params.get("csrf_token"))?;
     Ok(signed_in(state, headers).await?.map(|u| (u, params)))
@@ -129,7 +128,7 @@ async fn create(
         scope: params.get("scope").map(String::from),
         ..MetadataInput::default()
     };
-    let registered = match apps::register(input, &user.id, &state.keys, now()) {
+    let registered = match apps::register(input, &user.id, &state.keys, state.clock.now()) {
         Ok(r) => r,
         Err(MetadataError::InvalidRedirectUri(e) | MetadataError::InvalidClientMetadata(e)) => {
             let shown = Shown {
@@ -183,13 +182,14 @@ async fn rotate(
     let mut app = store::applications::owned(&state.store, &user.id, &id)
         .await?
         .ok_or_else(not_found)?;
-    let secret = match apps::rotate_secret(&state.store, &state.keys, &mut app, now()).await? {
-        apps::Rotation::Rotated(secret) => secret,
-        apps::Rotation::PublicClient => {
-            return Err(PageError::bad_request("Public clients have no secret."))
-        }
-        apps::Rotation::NotFound => return Err(not_found()),
-    };
+    let secret =
+        match apps::rotate_secret(&state.store, &state.keys, &mut app, state.clock.now()).await? {
+            apps::Rotation::Rotated(secret) => secret,
+            apps::Rotation::PublicClient => {
+                return Err(PageError::bad_request("Public clients have no secret."))
+            }
+            apps::Rotation::NotFound => return Err(not_found()),
+        };
     let shown = Shown {
         created: Some(&app),
         secret: Some(&secret),

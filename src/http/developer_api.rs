@@ -18,7 +18,6 @@ use super::{
 };
 use crate::{
     accounts::{self, login::LoginOutcome},
-    crypto::now,
     developer::{
         applications::{self as apps, MetadataInput},
         tokens,
@@ -137,7 +136,7 @@ async fn mint_token(
         )
     };
     let email = accounts::parse_email(&req.email).ok_or_else(invalid)?;
-    let t = now();
+    let t = state.clock.now();
     let outcome = accounts::login::attempt(
         &state.store,
         &state.hasher,
@@ -174,7 +173,7 @@ async fn revoke_token(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if store::developer_tokens::revoke(&state.store, &dev.user_id, &id, now()).await? {
+    if store::developer_tokens::revoke(&state.store, &dev.user_id, &id, state.clock.now()).await? {
         tracing::info!(target: "logi::security", user_id = %dev.user_id, token_id = %id, "developer token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -201,8 +200,8 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
         "client_id": app.client_id,
         "client_id_issued_at": app.created_at,
         "client_name": app.client_name,
-        "client_type": app.client_type.as_str(),
-        "token_endpoint_auth_method": app.token_endpoint_auth_method.as_str(),
+        "client_type": app.auth.client_type().as_str(),
+        "token_endpoint_auth_method": app.auth.method().as_str(),
         "redirect_uris": app.redirect_uris,
         "post_logout_redirect_uris": app.post_logout_redirect_uris,
         "grant_types": app.grant_types,
@@ -227,7 +226,7 @@ async fn create_application(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let input = metadata(&headers, &body)?;
-    let registered = apps::register(input, &dev.user_id, &state.keys, now())?;
+    let registered = apps::register(input, &dev.user_id, &state.keys, state.clock.now())?;
     store::applications::insert(&state.store, &registered.application).await?;
     tracing::info!(target: "logi::security", user_id = %dev.user_id, client_id = %registered.application.client_id, "application registered");
     let body = application_json(&registered.application, registered.client_secret.as_deref());
@@ -270,7 +269,7 @@ async fn patch_application(
 ) -> Result<Json<Value>, ApiError> {
     let current = owned(&state, &dev, &id).await?;
     let input = metadata(&headers, &body)?;
-    let next = apps::apply_patch(&current, input, now())?;
+    let next = apps::apply_patch(&current, input, state.clock.now())?;
     if !store::applications::update_metadata(&state.store, &next).await? {
         return Err(ApiError::not_found("no such application"));
     }
@@ -296,7 +295,7 @@ async fn rotate_secret(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let mut app = owned(&state, &dev, &id).await?;
-    match apps::rotate_secret(&state.store, &state.keys, &mut app, now()).await? {
+    match apps::rotate_secret(&state.store, &state.keys, &mut app, state.clock.now()).await? {
         apps::Rotation::Rotated(secret) => Ok(no_store(
             Json(application_json(&app, Some(&secret))).into_response(),
         )),

@@ -19,7 +19,6 @@ use super::{
     AppState,
 };
 use crate::{
-    crypto::now,
     oauth::{grants::device_code, scope},
     store,
 };
@@ -77,14 +76,14 @@ async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let params = Params::from_form(&headers, &body)
+    let params = super::extract::form_params(&headers, &body)
         .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
     pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
     let typed = params.get("user_code").unwrap_or_default();
     let Some((session, user)) = current_user(&state, &headers).await? else {
         return Ok(login_redirect(Some(typed)));
     };
-    let t = now();
+    let t = state.clock.now();
     let throttle_key = format!("device:{ip}");
     if let Some(retry_after) = store::throttle::locked_for(&state.store, &throttle_key, t).await? {
         let mut r = entry_page(

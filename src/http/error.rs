@@ -163,7 +163,7 @@ impl From<StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let body = crate::http::pages::render_error(self.title, &self.message);
-        crate::http::pages::html(self.status, body)
+        let body = super::render::render_error(self.title, &self.message);
+        super::render::html(self.status, body)
     }
 }

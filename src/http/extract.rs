@@ -26,62 +26,23 @@ impl BadInput {
     }
 }
 
-/// Parameters of an `application/x-www-form-urlencoded` body or a query string, each name at
-/// most once (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
-/// once").
-#[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
+pub use crate::oauth::params::{Params, ParamsError};
 
-impl Params {
-    pub fn parse(raw: &[u8]) -> Result<Params, BadInput> {
-        if std::str::from_utf8(raw).is_err() {
-            return Err(BadInput::new(
-                StatusCode::BAD_REQUEST,
-                "body is not valid UTF-8",
-            ));
-        }
-        let mut out: Vec<(String, String)> = Vec::new();
-        for (k, v) in form_urlencoded::parse(raw) {
-            // form_urlencoded decodes invalid percent-encoded UTF-8 lossily; refuse it instead.
-            if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
-                return Err(BadInput::new(
-                    StatusCode::BAD_REQUEST,
-                    "parameters must be valid UTF-8",
-                ));
-            }
-            if out.iter().any(|(name, _)| *name == k) {
-                return Err(BadInput::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("parameter `{k}` is repeated"),
-                ));
-            }
-            out.push((k.into_owned(), v.into_owned()));
-        }
-        Ok(Params(out))
+impl From<ParamsError> for BadInput {
+    fn from(e: ParamsError) -> Self {
+        BadInput::new(StatusCode::BAD_REQUEST, e.0)
     }
+}
 
-    /// A form body: requires the form content type.
-    pub fn from_form(headers: &HeaderMap, body: &[u8]) -> Result<Params, BadInput> {
-        if !content_type_is(headers, "application/x-www-form-urlencoded") {
-            return Err(BadInput::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "expected Content-Type: application/x-www-form-urlencoded",
-            ));
-        }
-        Params::parse(body)
+/// A form body: requires the form content type.
+pub fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, BadInput> {
+    if !content_type_is(headers, "application/x-www-form-urlencoded") {
+        return Err(BadInput::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/x-www-form-urlencoded",
+        ));
     }
-
-    /// A value; empty values count as absent (RFC 6749 §3.1).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
-    }
+    Ok(Params::parse(body)?)
 }
 
 /// Parses a JSON body into a `serde_json::Value`; turning it into a type is the caller's step,

@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+pub mod render;
 
 use std::{sync::Arc, time::Duration};
 
@@ -28,7 +29,8 @@ use tower_http::{
 };
 
 use crate::{
-    accounts::passwords::PasswordHasherPool, config::Config, crypto::ServerKeys, store::Store,
+    accounts::passwords::PasswordHasherPool, clock::Clock, config::Config, crypto::ServerKeys,
+    store::Store,
 };
 
 /// Everything a handler may use. One `Arc`: axum clones the state for every request.
@@ -43,6 +45,8 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// The signing keys, refreshed from the database every few seconds.
     pub keyring: Arc<crate::keys::KeyRing>,
+    /// Where every handler reads "now" (the system clock, or a manual one in tests).
+    pub clock: Clock,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,6 +62,7 @@ impl AppState {
         store: Store,
         keys: ServerKeys,
         keyring: Arc<crate::keys::KeyRing>,
+        clock: Clock,
     ) -> Self {
         AppState(Arc::new(Shared {
             config: Arc::new(config),
@@ -66,6 +71,7 @@ impl AppState {
             hasher: PasswordHasherPool::new(PasswordHasherPool::default_threads()),
             metrics: ops::prometheus(),
             keyring,
+            clock,
         }))
     }
 }

@@ -19,7 +19,7 @@ use super::{
     AppState,
 };
 use crate::{
-    crypto::{now, random_token},
+    crypto::random_token,
     oauth::{
         authorize::{self, AuthorizeError, AuthorizeParams, ValidRequest},
         dpop,
@@ -103,7 +103,7 @@ fn authorize_params(p: &Params) -> AuthorizeParams {
 
 async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let raw = uri.query().unwrap_or_default().as_bytes().to_vec();
-    authorize_entry(&state, &headers, Params::parse(&raw)).await
+    authorize_entry(&state, &headers, Params::parse(&raw).map_err(Into::into)).await
 }
 
 async fn authorize_post(
@@ -111,7 +111,12 @@ async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    authorize_entry(&state, &headers, Params::from_form(&headers, &body)).await
+    authorize_entry(
+        &state,
+        &headers,
+        super::extract::form_params(&headers, &body),
+    )
+    .await
 }
 
 async fn authorize_entry(
@@ -130,7 +135,7 @@ async fn authorize_entry(
             .into_response()
         }
     };
-    let t = now();
+    let t = state.clock.now();
     // Coming back from the login page: the request was stored by the server.
     let (request, resumed_at) =
         match params.get("request_id") {
@@ -316,7 +321,7 @@ async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let params = Params::from_form(&headers, &body)
+    let params = super::extract::form_params(&headers, &body)
         .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
     pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
     let Some((session, user)) = current_user(&state, &headers).await? else {
@@ -326,7 +331,7 @@ async fn consent(
             "Sign in again and restart from the application.",
         ));
     };
-    let t = now();
+    let t = state.clock.now();
     let expired = || {
         PageError::bad_request("This consent request has expired or was already answered. Go back to the application and start again.")
     };
@@ -421,7 +426,7 @@ async fn client_request(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(std::sync::Arc<store::applications::Application>, Params), ApiError> {
-    let params = Params::from_form(headers, body)?;
+    let params = super::extract::form_params(headers, body)?;
     let app = authenticate_client(state, headers, &params).await?;
     Ok((app, params))
 }
@@ -456,7 +461,7 @@ async fn token(
     let (app, params) = client_request(&state, &headers, &body).await?;
     let request = TokenRequest::parse(&params)?;
     policy::check_grant_allowed(&app, request.grant_type())?;
-    let t = now();
+    let t = state.clock.now();
     let proof = dpop_proof(&state, &headers, "POST", "/oauth/token", t).await?;
     policy::check_dpop_required(&app, proof.is_some())?;
     let used_dpop = proof.is_some();
@@ -547,7 +552,7 @@ async fn revoke(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    revocation::revoke(&context(&state, now(), None), &app, token).await?;
+    revocation::revoke(&context(&state, state.clock.now(), None), &app, token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
@@ -562,7 +567,8 @@ async fn introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let body = revocation::introspect(&context(&state, now(), None), &app, token).await?;
+    let body =
+        revocation::introspect(&context(&state, state.clock.now(), None), &app, token).await?;
     Ok(no_store(Json(body).into_response()))
 }
 
@@ -573,13 +579,13 @@ async fn device_authorization(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (app, params) = client_request(&state, &headers, &body).await?;
-    let ctx = context(&state, now(), None);
+    let ctx = context(&state, state.clock.now(), None);
     let answer = grants::device_code::authorize_device(&ctx, &app, params.get("scope")).await?;
     Ok(no_store(Json(answer).into_response()))
 }
 
 async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let set = crate::keys::jwks(&state.store, now()).await?;
+    let set = crate::keys::jwks(&state.store, state.clock.now()).await?;
     let mut r = Json(set).into_response();
     // Relying parties may cache the JWKS this long: key rotation publishes a new key at least
     // `key_activation_delay_seconds` (by default the same) before it signs.

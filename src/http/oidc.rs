@@ -19,7 +19,6 @@ use super::{
 };
 use crate::{
     accounts::sessions,
-    crypto::now,
     oauth::authorize::redirect_with,
     oauth::{
         bearer::{self, BearerError, BearerErrorCode, Presented},
@@ -122,7 +121,7 @@ async fn userinfo(State(state): State<AppState>, method: Method, headers: Header
         }
     };
     let url = format!("{}/oauth/userinfo", state.config.issuer);
-    let t = now();
+    let t = state.clock.now();
     let request = bearer::ResourceRequest {
         method: method.as_str(),
         url: &url,
@@ -166,9 +165,9 @@ async fn logout(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let params = if method == Method::POST {
-        Params::from_form(&headers, &body)
+        super::extract::form_params(&headers, &body)
     } else {
-        Params::parse(uri.query().unwrap_or_default().as_bytes())
+        Params::parse(uri.query().unwrap_or_default().as_bytes()).map_err(Into::into)
     }
     .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
 

@@ -1,6 +1,6 @@
 //! Operations: liveness, readiness, Prometheus metrics, and the metrics middleware.
 
-use std::{sync::OnceLock, time::Instant};
+use std::sync::OnceLock;
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -73,7 +73,7 @@ pub async fn track(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().as_str().to_owned();
-    let start = Instant::now();
+    let start = crate::clock::Stopwatch::start();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let labels = [("route", route), ("method", method), ("status", status)];

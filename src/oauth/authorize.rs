@@ -144,7 +144,7 @@ pub async fn validate(
         )));
     }
     let code_challenge = policy::check_pkce(
-        app.client_type,
+        app.auth.client_type(),
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     )
@@ -235,10 +235,7 @@ pub async fn issue_code(
         expires_at: now + ttl,
         used_at: None,
     };
-    let mut tx = store.pool.begin().await?;
-    store::oauth::insert_grant(&mut *tx, &grant).await?;
-    store::oauth::insert_code(&mut *tx, &row).await?;
-    tx.commit().await?;
+    store::oauth::insert_grant_with_code(store, &grant, &row).await?;
     Ok(code)
 }
 

@@ -82,8 +82,9 @@ pub async fn verify_access_token(
     keyring: &KeyRing,
     config: &Config,
     token: &str,
+    now: i64,
 ) -> Result<Verified, BearerError> {
-    let claims = decode_access_token(keyring, config, token, true)
+    let claims = decode_access_token(keyring, config, token, Some(now))
         .ok_or_else(|| invalid_token("invalid or expired token"))?;
     let mut user = None;
     let revoked = match &claims.gid {
@@ -105,19 +106,18 @@ pub async fn verify_access_token(
     Ok(Verified { claims, user })
 }
 
-/// Signature and claim checks only (no database); `check_exp: false` for revocation requests.
-/// A token verified before is not verified again (its expiry is).
+/// Signature and claim checks only (no database). `unexpired_at: Some(now)` also requires
+/// `exp > now`; `None` skips the expiry check (revocation requests). A token verified before is
+/// not verified again (its expiry is).
 pub fn decode_access_token(
     keyring: &KeyRing,
     config: &Config,
     token: &str,
-    check_exp: bool,
+    unexpired_at: Option<i64>,
 ) -> Option<AccessClaims> {
+    let fresh = |claims: &AccessClaims| unexpired_at.is_none_or(|now| claims.exp > now);
     if let Some(claims) = keyring.verified::<AccessClaims>(token) {
-        if !check_exp || claims.exp > crate::crypto::now() {
-            return Some((*claims).clone());
-        }
-        return None;
+        return fresh(&claims).then(|| (*claims).clone());
     }
     let header = decode_header(token).ok()?;
     if header.typ.as_deref() != Some("at+jwt") {
@@ -131,11 +131,19 @@ pub fn decode_access_token(
     validation.set_issuer(&[&config.issuer]);
     validation.set_audience(&[&config.issuer]);
     validation.leeway = 0;
-    validation.validate_exp = check_exp;
+    // Expiry is checked against logi's clock below, not the library's reading of the system's.
+    validation.validate_exp = false;
+    validation.required_spec_claims = ["exp", "iss", "aud"]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let claims = decode::<AccessClaims>(token, &key.decoding, &validation)
         .ok()?
         .claims;
-    if check_exp {
+    if !fresh(&claims) {
+        return None;
+    }
+    if unexpired_at.is_some() {
         keyring.remember_verified(token, std::sync::Arc::new(claims.clone()));
     }
     Some(claims)
@@ -159,7 +167,7 @@ pub async fn authorize_request(
     let (method, url, now) = (*method, *url, *now);
     match presented {
         Presented::Bearer(token) => {
-            let verified = verify_access_token(store, keyring, config, token).await?;
+            let verified = verify_access_token(store, keyring, config, token, now).await?;
             if verified.claims.cnf.is_some() {
                 return Err(invalid_token(
                     "this token is DPoP-bound: present it with Authorization: DPoP and a proof",
@@ -174,7 +182,7 @@ pub async fn authorize_request(
                     "a DPoP proof is required".into(),
                 )
             })?;
-            let verified = verify_access_token(store, keyring, config, token).await?;
+            let verified = verify_access_token(store, keyring, config, token, now).await?;
             let proof =
                 match dpop::verify(store, proof, method, url, Some(token), nonces, now).await {
                     Ok(p) => p,

@@ -97,3 +97,20 @@ impl OAuthError {
         self
     }
 }
+
+/// Why a grant failed: a protocol error for the client, or an internal failure.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error("{0:?}")]
+    OAuth(OAuthError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+}
+
+impl From<OAuthError> for GrantError {
+    fn from(e: OAuthError) -> Self {
+        GrantError::OAuth(e)
+    }
+}

@@ -5,6 +5,7 @@ pub mod bearer;
 pub mod dpop;
 pub mod error;
 pub mod grants;
+pub mod params;
 pub mod pkce;
 pub mod policy;
 pub mod revocation;

@@ -5,66 +5,12 @@
 //! at registration and never changes (see [`check_type_unchanged`]): the token rules differ per
 //! type, so changing it midway would break the security model of tokens already issued.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientType {
-    /// Cannot keep a secret (SPA without a backend, mobile app, CLI). RFC 6749 §2.1.
-    Public,
-    /// Has a backend that keeps a secret.
-    Confidential,
-}
-
-impl ClientType {
-    pub fn parse(s: &str) -> Option<ClientType> {
-        match s {
-            "public" => Some(ClientType::Public),
-            "confidential" => Some(ClientType::Confidential),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientType::Public => "public",
-            ClientType::Confidential => "confidential",
-        }
-    }
-}
-
-/// `token_endpoint_auth_method` (RFC 7591 §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthMethod {
-    None,
-    ClientSecretBasic,
-    ClientSecretPost,
-}
-
-impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [
-        AuthMethod::ClientSecretBasic,
-        AuthMethod::ClientSecretPost,
-        AuthMethod::None,
-    ];
-
-    pub fn parse(s: &str) -> Option<AuthMethod> {
-        match s {
-            "none" => Some(AuthMethod::None),
-            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
-            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::None => "none",
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-        }
-    }
-}
+pub use crate::clients::{AuthMethod, ClientAuth, ClientType, SecretMethod};
+use crate::{
+    crypto::ServerKeys,
+    oauth::error::{ErrorCode, OAuthError},
+    store::applications::Application,
+};
 
 /// Why a registration is refused: maps onto RFC 7591 §3.2.2 error codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,12 +61,46 @@ pub fn resolve_type_and_auth_method(
     }
 }
 
-/// Only confidential clients have a secret: generated at registration, replaced by
-/// `rotate_secret`. A public client has none, by construction (`secret_hash` is NULL).
-pub fn has_client_secret(client_type: ClientType) -> bool {
-    match client_type {
-        ClientType::Confidential => true,
-        ClientType::Public => false,
+/// Only confidential clients have a secret: generated at registration (and replaced by
+/// `rotate_secret`). Returns the client's authentication and the secret to show once; a public
+/// client gets none, by construction.
+pub fn new_client_auth(
+    client_type: ClientType,
+    method: AuthMethod,
+    keys: &ServerKeys,
+) -> (ClientAuth, Option<String>) {
+    let secret_method = match (client_type, method) {
+        (ClientType::Public, _) | (_, AuthMethod::None) => return (ClientAuth::Public, None),
+        (ClientType::Confidential, AuthMethod::ClientSecretBasic) => SecretMethod::Basic,
+        (ClientType::Confidential, AuthMethod::ClientSecretPost) => SecretMethod::Post,
+    };
+    let secret = new_client_secret();
+    let auth = ClientAuth::Secret {
+        method: secret_method,
+        hash: keys.hash_secret(&secret),
+    };
+    (auth, Some(secret))
+}
+
+/// A fresh client secret: 256 bits from the system CSPRNG.
+pub fn new_client_secret() -> String {
+    crate::crypto::random_token(32)
+}
+
+/// A confidential client's new registered method (PATCH): the secret stays. `None` for a
+/// public client, whose method cannot change.
+pub fn with_secret_method(auth: &ClientAuth, method: AuthMethod) -> Option<ClientAuth> {
+    let method = match method {
+        AuthMethod::ClientSecretBasic => SecretMethod::Basic,
+        AuthMethod::ClientSecretPost => SecretMethod::Post,
+        AuthMethod::None => return None,
+    };
+    match auth {
+        ClientAuth::Public => None,
+        ClientAuth::Secret { hash, .. } => Some(ClientAuth::Secret {
+            method,
+            hash: hash.clone(),
+        }),
     }
 }
 
@@ -264,12 +244,6 @@ pub fn check_post_logout_redirect_uri(
 // At the endpoints
 // ---------------------------------------------------------------------------------------------
 
-use crate::{
-    crypto::ServerKeys,
-    oauth::error::{ErrorCode, OAuthError},
-    store::applications::Application,
-};
-
 /// The credentials a request to `/oauth/token` or `/oauth/revoke` presented.
 #[derive(Debug, Default)]
 pub struct PresentedCredentials {
@@ -319,8 +293,8 @@ pub fn authenticate_client(
                 .with_basic_challenge(true),
         );
     }
-    match (app.client_type, app.token_endpoint_auth_method) {
-        (ClientType::Public, _) => {
+    match &app.auth {
+        ClientAuth::Public => {
             if tried_basic {
                 return Err(fail(
                     "public clients authenticate with client_id only: HTTP Basic is refused",
@@ -333,21 +307,21 @@ pub fn authenticate_client(
             }
             Ok(())
         }
-        (ClientType::Confidential, method) => {
+        ClientAuth::Secret { method, hash } => {
             let secret = match (method, &creds.basic, &creds.client_secret_param) {
-                (AuthMethod::ClientSecretBasic, Some((_, secret)), None) => secret,
-                (AuthMethod::ClientSecretPost, None, Some(secret)) => secret,
-                (AuthMethod::ClientSecretBasic, _, _) => {
+                (SecretMethod::Basic, Some((_, secret)), None) => secret,
+                (SecretMethod::Post, None, Some(secret)) => secret,
+                (SecretMethod::Basic, _, _) => {
                     return Err(fail("this client is registered for client_secret_basic"))
                 }
-                (AuthMethod::ClientSecretPost, _, _) => {
+                (SecretMethod::Post, _, _) => {
                     return Err(fail("this client is registered for client_secret_post"))
                 }
-                (AuthMethod::None, _, _) => return Err(fail("client misconfigured")),
             };
-            match &app.secret_hash {
-                Some(hash) if keys.verify_secret(secret, hash) => Ok(()),
-                _ => Err(fail("client authentication failed")),
+            if keys.verify_secret(secret, hash) {
+                Ok(())
+            } else {
+                Err(fail("client authentication failed"))
             }
         }
     }
@@ -387,7 +361,7 @@ pub fn check_pkce(
 /// Policy row "client_credentials grant", and the general rule that a client uses only the
 /// grant types it registered.
 pub fn check_grant_allowed(app: &Application, grant_type: &str) -> Result<(), OAuthError> {
-    if grant_type == GRANT_CLIENT_CREDENTIALS && app.client_type == ClientType::Public {
+    if grant_type == GRANT_CLIENT_CREDENTIALS && app.auth.client_type() == ClientType::Public {
         return Err(OAuthError::unauthorized_client(
             "public clients cannot use client_credentials",
         ));
@@ -423,7 +397,7 @@ pub fn check_dpop_required(app: &Application, proof_present: bool) -> Result<(),
 /// key of the request that obtained them (RFC 9449 §5); a confidential client's refresh tokens
 /// are already bound to its credentials.
 pub fn refresh_token_binding(app: &Application, dpop_jkt: Option<&str>) -> Option<String> {
-    match app.client_type {
+    match app.auth.client_type() {
         ClientType::Public => dpop_jkt.map(String::from),
         ClientType::Confidential => None,
     }
@@ -431,7 +405,7 @@ pub fn refresh_token_binding(app: &Application, dpop_jkt: Option<&str>) -> Optio
 
 /// Policy row "/oauth/introspect": confidential clients only.
 pub fn may_introspect(app: &Application) -> Result<(), OAuthError> {
-    match app.client_type {
+    match app.auth.client_type() {
         ClientType::Confidential => Ok(()),
         // Introspection needs real client authentication, which a public client cannot give.
         ClientType::Public => Err(OAuthError::new(

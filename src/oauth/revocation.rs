@@ -25,7 +25,7 @@ pub async fn revoke(
         }
         return Ok(());
     }
-    if let Some(claims) = bearer::decode_access_token(keyring, config, token, true) {
+    if let Some(claims) = bearer::decode_access_token(keyring, config, token, Some(ctx.now)) {
         if claims.client_id != app.client_id {
             return Ok(());
         }
@@ -69,7 +69,7 @@ pub async fn introspect(
             "exp": row.expires_at,
         }));
     }
-    match bearer::verify_access_token(store, keyring, config, token)
+    match bearer::verify_access_token(store, keyring, config, token, ctx.now)
         .await
         .map(|v| v.claims)
     {

@@ -1,7 +1,5 @@
 //! Scopes: parsing and comparison (RFC 6749 §3.3).
 
-use crate::developer::applications::is_scope_token;
-
 /// The standard scopes logi knows (applications may register their own on top).
 pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -42,4 +40,12 @@ pub fn describe(scope: &str) -> String {
         "offline_access" => "Keep access while you are not using the application".into(),
         other => format!("Use the permission “{other}”"),
     }
+}
+
+/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+pub fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }

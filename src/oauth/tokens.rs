@@ -7,7 +7,6 @@ use crate::{
     crypto::{random_token, ServerKeys},
     keys::{Alg, KeyError, KeyRing},
     oauth::policy,
-    oidc,
     store::{self, applications::Application, oauth::Grant, oauth::RefreshToken, Store},
 };
 
@@ -161,7 +160,7 @@ impl TokenContext<'_> {
         scopes: &[String],
         nonce: Option<&str>,
         access_token: &str,
-    ) -> Result<Option<String>, super::grants::GrantError> {
+    ) -> Result<Option<String>, super::error::GrantError> {
         if !scopes.iter().any(|s| s == "openid") {
             return Ok(None);
         }
@@ -191,7 +190,7 @@ impl TokenContext<'_> {
             claims["sid"] = sid.as_str().into();
         }
         if let Some(map) = claims.as_object_mut() {
-            map.extend(oidc::user_claims(&user, scopes));
+            map.extend(crate::accounts::claims::user_claims(&user, scopes));
         }
         Ok(Some(signer.sign("JWT", &claims)?))
     }

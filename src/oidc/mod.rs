@@ -3,31 +3,9 @@
 pub mod discovery;
 pub mod userinfo;
 
-use serde_json::{json, Map, Value};
-
-use crate::store::users::User;
-
-/// Claims per scope (OIDC Core §5.4): `profile` → `name`, `preferred_username`, `updated_at`;
-/// `email` → `email`, `email_verified`. logi does not verify addresses yet, so
-/// `email_verified` is false.
-pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
-    let mut claims = Map::new();
-    if scopes.iter().any(|s| s == "profile") {
-        let name = if user.name.is_empty() {
-            user.email.clone()
-        } else {
-            user.name.clone()
-        };
-        claims.insert("name".into(), json!(name));
-        claims.insert("preferred_username".into(), json!(user.email));
-        claims.insert("updated_at".into(), json!(user.updated_at));
-    }
-    if scopes.iter().any(|s| s == "email") {
-        claims.insert("email".into(), json!(user.email));
-        claims.insert("email_verified".into(), json!(false));
-    }
-    claims
-}
+/// What an account discloses per scope lives with the accounts (the ID token, signed in
+/// `oauth::tokens`, needs it too).
+pub use crate::accounts::claims::user_claims;
 
 /// Every claim logi can return, for discovery.
 pub const CLAIMS_SUPPORTED: &[&str] = &[

@@ -2,8 +2,11 @@
 
 use std::sync::Arc;
 
-use super::{cache::applications_changed, from_json_list, to_json_list, Result, Store, StoreError};
-use crate::oauth::policy::{AuthMethod, ClientType};
+use super::{
+    cache::{announce, Change},
+    from_json_list, to_json_list, Result, Store, StoreError,
+};
+use crate::clients::ClientAuth;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Application {
@@ -11,10 +14,8 @@ pub struct Application {
     pub client_id: String,
     pub owner_id: String,
     pub client_name: String,
-    pub client_type: ClientType,
-    pub token_endpoint_auth_method: AuthMethod,
-    /// HMAC of the client secret: `Some` exactly for confidential clients.
-    pub secret_hash: Option<String>,
+    /// Type, registered method and (for confidential clients) the secret's HMAC.
+    pub auth: ClientAuth,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
@@ -49,9 +50,12 @@ impl TryFrom<Row> for Application {
     fn try_from(r: Row) -> Result<Self> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("application {}: {what}", r.id));
         Ok(Application {
-            client_type: ClientType::parse(&r.client_type).ok_or_else(|| corrupt("client_type"))?,
-            token_endpoint_auth_method: AuthMethod::parse(&r.token_endpoint_auth_method)
-                .ok_or_else(|| corrupt("token_endpoint_auth_method"))?,
+            auth: ClientAuth::from_columns(
+                &r.client_type,
+                &r.token_endpoint_auth_method,
+                r.secret_hash,
+            )
+            .ok_or_else(|| corrupt("client_type, token_endpoint_auth_method and secret_hash"))?,
             redirect_uris: from_json_list(&r.redirect_uris)?,
             post_logout_redirect_uris: from_json_list(&r.post_logout_redirect_uris)?,
             grant_types: from_json_list(&r.grant_types)?,
@@ -60,7 +64,6 @@ impl TryFrom<Row> for Application {
             client_id: r.client_id,
             owner_id: r.owner_id,
             client_name: r.client_name,
-            secret_hash: r.secret_hash,
             scope: r.scope,
             id_token_signed_response_alg: r.id_token_signed_response_alg,
             created_at: r.created_at,
@@ -80,9 +83,9 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(&a.client_id)
     .bind(&a.owner_id)
     .bind(&a.client_name)
-    .bind(a.client_type.as_str())
-    .bind(a.token_endpoint_auth_method.as_str())
-    .bind(&a.secret_hash)
+    .bind(a.auth.client_type().as_str())
+    .bind(a.auth.method().as_str())
+    .bind(a.auth.secret_hash())
     .bind(to_json_list(&a.redirect_uris))
     .bind(to_json_list(&a.post_logout_redirect_uris))
     .bind(to_json_list(&a.grant_types))
@@ -93,7 +96,7 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(a.updated_at)
     .execute(&store.pool)
     .await?;
-    applications_changed(store).await?;
+    announce(store, Change::Applications).await?;
     Ok(())
 }
 
@@ -108,7 +111,7 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     )
     .bind(&a.id)
     .bind(&a.client_name)
-    .bind(a.token_endpoint_auth_method.as_str())
+    .bind(a.auth.method().as_str())
     .bind(to_json_list(&a.redirect_uris))
     .bind(to_json_list(&a.post_logout_redirect_uris))
     .bind(to_json_list(&a.grant_types))
@@ -119,7 +122,7 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     .bind(&a.owner_id)
     .execute(&store.pool)
     .await?;
-    applications_changed(store).await?;
+    announce(store, Change::Applications).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -141,7 +144,7 @@ pub async fn set_secret_hash(
     .bind(now)
     .execute(&store.pool)
     .await?;
-    applications_changed(store).await?;
+    announce(store, Change::Applications).await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -180,7 +183,9 @@ pub async fn by_client_id(store: &Store, client_id: &str) -> Result<Option<Arc<A
         return Ok(None);
     };
     let app = Arc::new(app);
-    store.caches.remember(app.clone(), generation);
+    store
+        .caches
+        .remember_application(&app.client_id, app.clone(), generation);
     Ok(Some(app))
 }
 
@@ -192,7 +197,7 @@ pub async fn delete_owned(store: &Store, owner_id: &str, id: &str) -> Result<boo
         .bind(owner_id)
         .execute(&store.pool)
         .await?;
-    applications_changed(store).await?;
+    announce(store, Change::Applications).await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -106,7 +106,7 @@ pub async fn record_poll(store: &Store, hash: &str, now: i64, slow_down: bool) -
 
 /// Marks an approved code redeemed, inside the caller's transaction; false when it is not
 /// (or no longer) approved: each device code is redeemable once.
-pub async fn redeem<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+pub(super) async fn redeem<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     ex: E,
     hash: &str,
 ) -> Result<bool> {

@@ -33,6 +33,9 @@ use sqlx::{
     AnyPool, ConnectOptions, Executor,
 };
 
+/// The caches of one process (design: see [`cache`]).
+pub type Caches = cache::Caches<applications::Application, users::User>;
+
 /// The migrations, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -44,10 +47,11 @@ pub enum Backend {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pub pool: AnyPool,
+    /// Private to the store: every query, and every transaction, is a store function.
+    pool: AnyPool,
     pub backend: Backend,
     /// What this process keeps in memory (see [`cache`]).
-    pub caches: std::sync::Arc<cache::Caches>,
+    pub caches: std::sync::Arc<Caches>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +147,11 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    /// Closes every connection; later queries fail as when the database is unreachable.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Readiness: a round trip to the database.

@@ -1,5 +1,9 @@
 //! OAuth state: grants, consents, pending authorization requests, codes and refresh tokens.
-//! Functions that take an executor can run inside the caller's transaction.
+//!
+//! Every write that spans several statements is one public function here that runs them in one
+//! transaction (or one statement): [`insert_grant_with_code`], [`redeem`], [`rotate_into`]. The
+//! single-statement helpers that take an executor are private to the store, so the protocol
+//! never opens a transaction itself.
 
 use sqlx::{Any, Executor};
 
@@ -18,7 +22,7 @@ pub struct Grant {
     pub sid: Option<String>,
 }
 
-pub async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> Result<()> {
+async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> Result<()> {
     sqlx::query(
         "INSERT INTO grants (id, application_id, user_id, scope, auth_time, created_at, revoked_at, sid) \
          VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
@@ -43,7 +47,7 @@ pub async fn revoke_grant(store: &Store, grant_id: &str, now: i64) -> Result<()>
         .bind(now)
         .execute(&store.pool)
         .await?;
-    super::cache::grant_revoked(store, grant_id).await
+    super::cache::announce(store, super::cache::Change::GrantRevoked(grant_id)).await
 }
 
 /// The user of an unrevoked grant: one round trip (or none, from the cache) answers both "is
@@ -199,7 +203,7 @@ pub struct Code {
     pub used_at: Option<i64>,
 }
 
-pub async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -> Result<()> {
+async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -> Result<()> {
     sqlx::query(
         "INSERT INTO authorization_codes (code_hash, grant_id, application_id, user_id, redirect_uri, \
          code_challenge, nonce, scope, auth_time, created_at, expires_at, used_at) \
@@ -221,9 +225,63 @@ pub async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -
     Ok(())
 }
 
+/// Creates a grant and its authorization code together: a code never exists without its grant.
+pub async fn insert_grant_with_code(store: &Store, grant: &Grant, code: &Code) -> Result<()> {
+    let mut tx = store.pool.begin().await?;
+    insert_grant(&mut *tx, grant).await?;
+    insert_code(&mut *tx, code).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A one-time credential that a token request consumes to obtain a grant's first tokens.
+pub enum Redemption<'a> {
+    /// An authorization code (its grant exists since the code was issued).
+    Code { code_hash: &'a str },
+    /// An approved device code, whose grant is created now.
+    DeviceCode {
+        device_code_hash: &'a str,
+        grant: &'a Grant,
+    },
+}
+
+/// Consumes `what` and stores the grant's first refresh token, all or nothing. `false` when the
+/// credential was already consumed (a concurrent request won: exactly one of N sees `true`), in
+/// which case nothing is written.
+pub async fn redeem(
+    store: &Store,
+    what: Redemption<'_>,
+    refresh: Option<&RefreshToken>,
+    now: i64,
+) -> Result<bool> {
+    let mut tx = store.pool.begin().await?;
+    let won = match what {
+        Redemption::Code { code_hash } => use_code(&mut *tx, code_hash, now).await?,
+        Redemption::DeviceCode {
+            device_code_hash,
+            grant,
+        } => {
+            let won = super::device::redeem(&mut *tx, device_code_hash).await?;
+            if won {
+                insert_grant(&mut *tx, grant).await?;
+            }
+            won
+        }
+    };
+    if !won {
+        // Dropping the transaction rolls it back.
+        return Ok(false);
+    }
+    if let Some(row) = refresh {
+        insert_refresh(&mut *tx, row).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Marks a code used; false when it already was (or is gone). Atomic: of two concurrent
 /// exchanges exactly one wins.
-pub async fn use_code<'e, E: Executor<'e, Database = Any>>(
+async fn use_code<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     code_hash: &str,
     now: i64,
@@ -251,7 +309,7 @@ pub struct RefreshToken {
     pub dpop_jkt: Option<String>,
 }
 
-pub async fn insert_refresh<'e, E: Executor<'e, Database = Any>>(
+async fn insert_refresh<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     t: &RefreshToken,
 ) -> Result<()> {
@@ -282,7 +340,7 @@ pub async fn refresh(store: &Store, token_hash: &str) -> Result<Option<RefreshTo
 
 /// Marks a refresh token rotated; false when it already was. One conditional update: of N
 /// concurrent requests with the same token exactly one sees `true`.
-pub async fn rotate_refresh<'e, E: Executor<'e, Database = Any>>(
+async fn rotate_refresh<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     token_hash: &str,
     now: i64,

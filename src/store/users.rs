@@ -1,6 +1,9 @@
 //! End-user accounts.
 
-use super::{Result, Store};
+use super::{
+    cache::{announce, CachedUser, Change},
+    Result, Store,
+};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct User {
@@ -10,6 +13,12 @@ pub struct User {
     pub name: String,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl CachedUser for User {
+    fn user_id(&self) -> &str {
+        &self.id
+    }
 }
 
 pub async fn insert(store: &Store, user: &User) -> Result<()> {
@@ -40,4 +49,27 @@ pub async fn by_id(store: &Store, id: &str) -> Result<Option<User>> {
         .bind(id)
         .fetch_optional(&store.pool)
         .await?)
+}
+
+/// Changes the profile name; every process forgets the cached copies of this user.
+pub async fn update_name(store: &Store, id: &str, name: &str, now: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE users SET name = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+    announce(store, Change::User(id)).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes the account; its sessions, grants, tokens and consents go with it (`ON DELETE
+/// CASCADE`), and every process forgets the cached copies of this user.
+pub async fn delete(store: &Store, id: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&store.pool)
+        .await?;
+    announce(store, Change::User(id)).await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -7,7 +7,7 @@ use crate::{
         pkce, scope,
         tokens::{TokenContext, TokenResponse},
     },
-    store::{self, applications::Application},
+    store::{self, applications::Application, oauth::Redemption},
 };
 
 pub async fn exchange(
@@ -64,37 +64,23 @@ pub async fn exchange(
         return Err(invalid("the authorization was revoked"));
     }
     let scopes = scope::parse(&row.scope).unwrap_or_default();
-    let (access_token, _) = ctx.access_token(
+    let redeemed = super::first_tokens(
+        ctx,
         app,
-        &row.user_id,
+        &grant,
         &scopes,
-        Some(row.auth_time),
-        Some(&grant.id),
-    )?;
-
-    let mut tx = ctx.store.pool.begin().await?;
-    if !store::oauth::use_code(&mut *tx, &hash, ctx.now).await? {
-        // Lost a race with a concurrent exchange of the same code: that is a replay too.
-        drop(tx);
-        store::oauth::revoke_grant(ctx.store, &row.grant_id, ctx.now).await?;
-        return Err(invalid(
-            "authorization code already used; tokens issued with it are revoked",
-        ));
+        Redemption::Code { code_hash: &hash },
+        row.nonce.as_deref(),
+    )
+    .await?;
+    match redeemed {
+        Some(response) => Ok(response),
+        None => {
+            // Lost a race with a concurrent exchange of the same code: that is a replay too.
+            store::oauth::revoke_grant(ctx.store, &row.grant_id, ctx.now).await?;
+            Err(invalid(
+                "authorization code already used; tokens issued with it are revoked",
+            ))
+        }
     }
-    let refresh = ctx.initial_refresh_token(app, &grant.id, &scopes);
-    if let Some((_, row)) = &refresh {
-        store::oauth::insert_refresh(&mut *tx, row).await?;
-    }
-    tx.commit().await?;
-    let mut response = ctx.response(access_token, &scopes, refresh.map(|(token, _)| token));
-    response.id_token = ctx
-        .id_token(
-            app,
-            &grant,
-            &scopes,
-            row.nonce.as_deref(),
-            &response.access_token,
-        )
-        .await?;
-    Ok(response)
 }

@@ -11,7 +11,12 @@ use crate::{
         policy, scope,
         tokens::{TokenContext, TokenResponse},
     },
-    store::{self, applications::Application, device::DeviceCode, oauth::Grant},
+    store::{
+        self,
+        applications::Application,
+        device::DeviceCode,
+        oauth::{Grant, Redemption},
+    },
 };
 
 /// RFC 8628 §6.1: consonants only, no look-alikes (no 0/O, 1/I/L confusion, no vowels so no
@@ -184,21 +189,11 @@ async fn issue(
         revoked_at: None,
         sid: row.sid.clone(),
     };
-    let (access_token, _) =
-        ctx.access_token(app, user_id, &scopes, Some(auth_time), Some(&grant.id))?;
-    let mut tx = ctx.store.pool.begin().await?;
-    if !store::device::redeem(&mut *tx, hash).await? {
-        return Err(OAuthError::invalid_grant("device_code already used").into());
-    }
-    store::oauth::insert_grant(&mut *tx, &grant).await?;
-    let refresh = ctx.initial_refresh_token(app, &grant.id, &scopes);
-    if let Some((_, row)) = &refresh {
-        store::oauth::insert_refresh(&mut *tx, row).await?;
-    }
-    tx.commit().await?;
-    let mut response = ctx.response(access_token, &scopes, refresh.map(|(token, _)| token));
-    response.id_token = ctx
-        .id_token(app, &grant, &scopes, None, &response.access_token)
-        .await?;
-    Ok(response)
+    let redemption = Redemption::DeviceCode {
+        device_code_hash: hash,
+        grant: &grant,
+    };
+    super::first_tokens(ctx, app, &grant, &scopes, redemption, None)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("device_code already used").into())
 }

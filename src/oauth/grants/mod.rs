@@ -7,7 +7,15 @@ pub mod device_code;
 pub mod refresh_token;
 
 use super::{error::OAuthError, policy};
-use crate::{http::extract::Params, keys::KeyError, store::StoreError};
+use super::{
+    params::Params,
+    tokens::{TokenContext, TokenResponse},
+};
+use crate::store::{
+    self,
+    applications::Application,
+    oauth::{Grant, Redemption},
+};
 
 /// The grant types `/oauth/token` implements: [`TokenRequest::parse`] accepts exactly these.
 pub const SUPPORTED: &[&str] = &[
@@ -78,25 +86,33 @@ impl TokenRequest {
     }
 }
 
-/// Why a grant failed: a protocol error for the client, or an internal failure.
-#[derive(Debug, thiserror::Error)]
-pub enum GrantError {
-    #[error("{0:?}")]
-    OAuth(OAuthError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Key(#[from] KeyError),
-}
+pub use super::error::GrantError;
 
-impl From<OAuthError> for GrantError {
-    fn from(e: OAuthError) -> Self {
-        GrantError::OAuth(e)
+/// The shared tail of the code and device grants: a grant's first tokens. Signs the access
+/// token, consumes the one-time credential and stores the first refresh token (if the policy
+/// gives one) in one store call, then adds the ID token. `None` when a concurrent request
+/// consumed the credential first; the caller decides what that means.
+pub(super) async fn first_tokens(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    grant: &Grant,
+    scopes: &[String],
+    redemption: Redemption<'_>,
+    nonce: Option<&str>,
+) -> Result<Option<TokenResponse>, GrantError> {
+    let Some(user_id) = grant.user_id.as_deref() else {
+        return Err(OAuthError::invalid_grant("the grant has no user").into());
+    };
+    let (access_token, _) =
+        ctx.access_token(app, user_id, scopes, Some(grant.auth_time), Some(&grant.id))?;
+    let refresh = ctx.initial_refresh_token(app, &grant.id, scopes);
+    let row = refresh.as_ref().map(|(_, row)| row);
+    if !store::oauth::redeem(ctx.store, redemption, row, ctx.now).await? {
+        return Ok(None);
     }
-}
-
-impl From<sqlx::Error> for GrantError {
-    fn from(e: sqlx::Error) -> Self {
-        GrantError::Store(StoreError::Database(e))
-    }
+    let mut response = ctx.response(access_token, scopes, refresh.map(|(token, _)| token));
+    response.id_token = ctx
+        .id_token(app, grant, scopes, nonce, &response.access_token)
+        .await?;
+    Ok(Some(response))
 }

@@ -1,9 +1,7 @@
 //! The client-type policy (SPEC "Client types — the policy") row by row, for public and
 //! confidential clients, over real HTTP.
 
-mod common;
-
-use common::{location_params, pkce_pair, Rp, TestApp};
+use crate::common::{location_params, pkce_pair, Rp, TestApp};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
@@ -501,7 +499,7 @@ async fn public_client_may_register_private_use_scheme() {
 #[tokio::test]
 async fn confidential_client_may_not_register_private_use_scheme() {
     let app = TestApp::spawn().await;
-    let dev = app.developer(&common::unique_email("dev")).await;
+    let dev = app.developer(&crate::common::unique_email("dev")).await;
     let mut meta = confidential_meta();
     meta["client_name"] = json!("Confidential");
     meta["redirect_uris"] = json!(["https://rp.example/cb", "com.example.app:/cb"]);
@@ -522,7 +520,7 @@ async fn confidential_client_may_not_register_private_use_scheme() {
 
 async fn plain_http_is_refused(client_type: &str) {
     let app = TestApp::spawn().await;
-    let dev = app.developer(&common::unique_email("dev")).await;
+    let dev = app.developer(&crate::common::unique_email("dev")).await;
     for uri in [
         "http://rp.example/cb",
         "http://192.168.1.10/cb",
@@ -555,7 +553,7 @@ async fn plain_http_non_loopback_redirect_uri_is_refused_for_confidential() {
 #[tokio::test]
 async fn public_client_cannot_use_client_credentials() {
     let app = TestApp::spawn().await;
-    let dev = app.developer(&common::unique_email("dev")).await;
+    let dev = app.developer(&crate::common::unique_email("dev")).await;
     for grants in [
         json!(["client_credentials"]),
         json!(["authorization_code", "client_credentials"]),

@@ -1,8 +1,5 @@
 //! The developer console at /developer: the developer API over HTML forms.
-
-mod common;
-
-use common::{form_value, unique_email, TestApp, PASSWORD};
+use crate::common::{form_value, unique_email, TestApp, PASSWORD};
 use reqwest::{header, StatusCode};
 
 #[tokio::test]
@@ -55,7 +52,7 @@ async fn console_registers_rotates_and_deletes() {
     let created = r.text().await.unwrap();
     assert!(created.contains("client_secret (shown only now"));
     let (id, hash): (String, String) = sqlx::query_as("SELECT id, secret_hash FROM applications")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     let secret = created
@@ -91,7 +88,7 @@ async fn console_registers_rotates_and_deletes() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let (new_hash,): (String,) = sqlx::query_as("SELECT secret_hash FROM applications")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert!(!app.state.keys.verify_secret(secret, &new_hash));
@@ -131,7 +128,7 @@ async fn console_registers_rotates_and_deletes() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM applications")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(n, 0);

@@ -1,8 +1,5 @@
 //! The developer API over real HTTP: tokens, registration rules, secrets, ownership.
-
-mod common;
-
-use common::{unique_email, TestApp, PASSWORD};
+use crate::common::{unique_email, TestApp, PASSWORD};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
@@ -38,7 +35,7 @@ async fn developer_tokens_are_minted_used_and_revoked() {
     assert!(minted["id"].is_string() && minted["created_at"].is_i64());
     // Stored only as a keyed hash.
     let (hash,): (String,) = sqlx::query_as("SELECT token_hash FROM developer_tokens")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_ne!(hash, token);
@@ -153,7 +150,7 @@ async fn public_client_refuses_each_forbidden_redirect_uri() {
         );
     }
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM applications")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(n, 0, "nothing half-written");
@@ -251,7 +248,7 @@ async fn confidential_client_secret_is_shown_once_and_stored_hashed() {
 
     let (stored,): (String,) = sqlx::query_as("SELECT secret_hash FROM applications WHERE id = $1")
         .bind(id)
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_ne!(stored, secret);
@@ -363,7 +360,7 @@ async fn rotate_secret_replaces_the_old_secret_at_once() {
     assert_ne!(old, new);
     let (stored,): (String,) = sqlx::query_as("SELECT secret_hash FROM applications WHERE id = $1")
         .bind(id)
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert!(
@@ -521,7 +518,7 @@ async fn malformed_requests_are_4xx() {
         (StatusCode::BAD_REQUEST, "invalid_request".into())
     );
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM applications")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(n, 0);

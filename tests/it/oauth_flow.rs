@@ -1,9 +1,7 @@
 //! The OAuth core end to end over real HTTP: authorize → consent → code → token → refresh,
 //! replay and reuse detection, and the checks at the token endpoint.
 
-mod common;
-
-use common::{location_params, pkce_pair, TestApp};
+use crate::common::{location_params, pkce_pair, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -120,7 +118,7 @@ fn confidential_rp() -> Value {
 
 async fn exchange(
     app: &TestApp,
-    rp: &common::Rp,
+    rp: &crate::common::Rp,
     code: &str,
     redirect_uri: &str,
     verifier: &str,
@@ -230,7 +228,7 @@ async fn a_replayed_code_fails_and_revokes_what_the_first_exchange_issued() {
         "tokens of the first exchange are revoked"
     );
     let (revoked,): (Option<i64>,) = sqlx::query_as("SELECT revoked_at FROM grants")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert!(revoked.is_some());
@@ -241,7 +239,7 @@ async fn an_expired_code_is_invalid_grant() {
     let app = TestApp::spawn_with(|c| c.authorization_code_ttl_seconds = 1).await;
     let rp = app.rp(public_rp()).await;
     let (code, verifier) = app.code(&rp, "openid").await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.advance(2);
     let (s, e) = json_of(
         app.token(
             &rp,
@@ -470,13 +468,13 @@ async fn signed_out_users_log_in_and_come_back_to_the_same_request() {
         login_page.contains(&format!("value=\"{}\"", rp.user_email)),
         "login_hint pre-fills the email: {login_page}"
     );
-    let csrf = common::form_value(&login_page, "csrf_token").unwrap();
-    let next = common::form_value(&login_page, "next").unwrap();
+    let csrf = crate::common::form_value(&login_page, "csrf_token").unwrap();
+    let next = crate::common::form_value(&login_page, "next").unwrap();
     let r = stranger
         .post(app.url("/login"))
         .form(&[
             ("email", rp.user_email.as_str()),
-            ("password", common::PASSWORD),
+            ("password", crate::common::PASSWORD),
             ("csrf_token", &csrf),
             ("next", &next),
         ])
@@ -493,8 +491,8 @@ async fn signed_out_users_log_in_and_come_back_to_the_same_request() {
         page.contains("Test RP") && page.contains("See your email address"),
         "names the app and scopes in words"
     );
-    let csrf = common::form_value(&page, "csrf_token").unwrap();
-    let request_id = common::form_value(&page, "request_id").unwrap();
+    let csrf = crate::common::form_value(&page, "csrf_token").unwrap();
+    let request_id = crate::common::form_value(&page, "request_id").unwrap();
     let r = stranger
         .post(app.url("/oauth/consent"))
         .form(&[
@@ -605,7 +603,7 @@ async fn prompt_none_and_max_age() {
     // max_age=0 sends a signed-in user to the login page again.
     let mut q = base.to_vec();
     q.push(("max_age", "0"));
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.advance(1);
     let r = app.authorize(&rp, &q).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(r.headers()["location"]

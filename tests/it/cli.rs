@@ -1,5 +1,4 @@
 //! The `logi` binary: subcommands and configuration errors.
-
 use std::process::Command;
 
 fn logi(dir: &std::path::Path) -> Command {

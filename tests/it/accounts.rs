@@ -1,8 +1,5 @@
 //! End-user accounts over real HTTP: signup, login, logout, CSRF, throttling.
-
-mod common;
-
-use common::{form_value, unique_email, TestApp, PASSWORD};
+use crate::common::{form_value, unique_email, TestApp, PASSWORD};
 use reqwest::{header, StatusCode};
 
 fn set_cookie_of<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
@@ -37,7 +34,7 @@ async fn signup_signs_in_with_a_server_side_session_cookie() {
         .trim_start_matches("logi_session=");
     // The database holds only a hash of the cookie value.
     let stored: Vec<(String,)> = sqlx::query_as("SELECT id_hash FROM sessions")
-        .fetch_all(&app.state.store.pool)
+        .fetch_all(&app.db)
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);
@@ -55,7 +52,7 @@ async fn signup_signs_in_with_a_server_side_session_cookie() {
     // Password stored with argon2id at OWASP parameters.
     let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE email = $1")
         .bind(&email)
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert!(
@@ -105,7 +102,7 @@ async fn duplicate_signup_and_bad_input_are_refused() {
         StatusCode::BAD_REQUEST
     );
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -151,7 +148,7 @@ async fn login_and_logout() {
         "SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1",
     )
     .bind(&email)
-    .fetch_one(&app.state.store.pool)
+    .fetch_one(&app.db)
     .await
     .unwrap();
     assert_eq!(
@@ -296,7 +293,7 @@ async fn repeated_failures_lock_the_account_even_for_the_right_password() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     // It lifts by itself.
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    app.advance(2);
     assert_eq!(
         app.login(&app.browser(), &email, PASSWORD).await.status(),
         StatusCode::SEE_OTHER

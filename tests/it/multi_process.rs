@@ -1,8 +1,10 @@
 //! Two logi processes on one database: what one changes, the other honours at once.
-
-mod common;
-
-use common::TestApp;
+//!
+//! This module measures how long a change takes to travel between processes, which only real
+//! time can show: it may read the system's monotonic clock and wait (nothing here waits for
+//! something to expire).
+#![allow(clippy::disallowed_methods)]
+use crate::common::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 /// How long the second process may take to notice: PostgreSQL notifies at once; SQLite (one
 /// process per database in production) falls back to the periodic version check.
 fn allowed_delay() -> Duration {
-    if common::backend_url().is_some() {
+    if crate::common::backend_url().is_some() {
         Duration::from_millis(500)
     } else {
         Duration::from_millis(2500)

@@ -3,11 +3,10 @@
 //! The backend comes from `LOGI_TEST_DATABASE_URL`: unset means a fresh SQLite file per test;
 //! a `postgres://…` URL names a server on which each test creates (and finally drops) its own
 //! database. CI runs the whole suite once per backend.
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use logi::{config::Config, crypto::random_token, server};
+use logi::{clock::Clock, config::Config, crypto::random_token, server};
 use reqwest::{redirect, Client, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -17,6 +16,9 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub base: String,
     pub state: logi::http::AppState,
+    /// The test's own connection to the server's database, to look at rows as an operator
+    /// would (the server's pool is private to its store).
+    pub db: sqlx::AnyPool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pg_database: Option<(String, String)>,
     data_dir: std::path::PathBuf,
@@ -53,7 +55,21 @@ impl TestApp {
         let mut config = (*self.state.config).clone();
         tweak(&mut config);
         let unused = std::env::temp_dir().join("logi-test-sibling-unused");
-        Self::start(config, false, None, unused).await
+        Self::start(config, false, None, unused, self.state.clock.clone()).await
+    }
+
+    /// The server's clock: it stands still unless a test moves it.
+    pub fn now(&self) -> i64 {
+        self.state.clock.now()
+    }
+
+    /// Moves the clock of this server (and of its siblings) forward: tests let codes, sessions
+    /// and locks expire this way instead of sleeping.
+    pub fn advance(&self, seconds: i64) {
+        assert!(
+            self.state.clock.advance(seconds),
+            "tests run on a manual clock"
+        );
     }
 
     /// Serves `config` on a free port; `own_issuer` makes the issuer that port's URL.
@@ -62,6 +78,7 @@ impl TestApp {
         own_issuer: bool,
         pg_database: Option<(String, String)>,
         data_dir: std::path::PathBuf,
+        clock: Clock,
     ) -> TestApp {
         let listener = server::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -70,7 +87,14 @@ impl TestApp {
             config.issuer = base.clone();
         }
         config.bind = format!("127.0.0.1:{port}");
-        let state = server::prepare(config).await.expect("server starts");
+        let state = server::prepare_with_clock(config, clock)
+            .await
+            .expect("server starts");
+        let db = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&state.config.database_url)
+            .await
+            .expect("the test's own database connection");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
         tokio::spawn(async move {
@@ -82,6 +106,7 @@ impl TestApp {
         TestApp {
             base,
             state,
+            db,
             shutdown: Some(tx),
             pg_database,
             data_dir,
@@ -121,7 +146,8 @@ impl TestApp {
         config.data_dir = data_dir.clone();
         config.master_key = logi::config::Secret(random_token(32));
         tweak(&mut config);
-        Self::start(config, true, pg_database, data_dir).await
+        let clock = Clock::manual(logi::clock::system_now());
+        Self::start(config, true, pg_database, data_dir, clock).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -455,7 +481,8 @@ impl DpopKey {
             claims["jti"] = json!(random_token(12));
         }
         if claims.get("iat").is_none() {
-            claims["iat"] = json!(logi::crypto::now());
+            // The servers' manual clocks start at the system time and move by seconds.
+            claims["iat"] = json!(logi::clock::system_now());
         }
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.typ = Some("dpop+jwt".into());
@@ -500,4 +527,12 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "code exchange failed: {body}");
         body
     }
+}
+
+/// Waits in real time, only for a background task of the server (key refresh, change
+/// notifications between processes) to run: never for something to expire, for which tests
+/// move the clock ([`TestApp::advance`]).
+#[allow(clippy::disallowed_methods)]
+pub async fn pause_ms(ms: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }

@@ -1,8 +1,5 @@
 //! Health, readiness, metrics and request ids.
-
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -40,7 +37,7 @@ async fn health_readiness_and_metrics() {
 #[tokio::test]
 async fn readiness_fails_when_the_database_is_gone() {
     let app = TestApp::spawn().await;
-    app.state.store.pool.close().await;
+    app.state.store.close().await;
     let r = app.api().get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
@@ -65,9 +62,13 @@ async fn unknown_routes_are_404_pages() {
 async fn housekeeping_drops_expired_rows_only() {
     let app = TestApp::spawn().await;
     let browser = app.browser();
-    app.signup(&browser, &common::unique_email("hk"), common::PASSWORD)
-        .await;
-    let key = common::DpopKey::new();
+    app.signup(
+        &browser,
+        &crate::common::unique_email("hk"),
+        crate::common::PASSWORD,
+    )
+    .await;
+    let key = crate::common::DpopKey::new();
     // A DPoP proof leaves a replay-cache row; a rejected proof leaves none, so send one to a
     // client that accepts it: a client_credentials client.
     let rp = app
@@ -84,7 +85,7 @@ async fn housekeeping_drops_expired_rows_only() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let count = |table: &'static str| {
-        let pool = app.state.store.pool.clone();
+        let pool = app.db.clone();
         async move {
             let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
                 .fetch_one(&pool)
@@ -94,7 +95,7 @@ async fn housekeeping_drops_expired_rows_only() {
         }
     };
     assert!(count("sessions").await >= 2 && count("dpop_proofs").await == 1);
-    let now = logi::crypto::now();
+    let now = app.now();
     logi::store::delete_expired(&app.state.store, now)
         .await
         .unwrap();

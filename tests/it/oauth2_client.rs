@@ -1,9 +1,7 @@
 //! A real client library (`oauth2` crate) against the running server: authorization code with
 //! PKCE, client_credentials, and the access token verified against `/oauth/jwks`.
 
-mod common;
-
-use common::{location_params, TestApp};
+use crate::common::{location_params, TestApp};
 use jsonwebtoken::{decode, decode_header, jwk::JwkSet, Algorithm, DecodingKey, Validation};
 use oauth2::{
     basic::BasicClient, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
@@ -174,7 +172,7 @@ async fn the_private_signing_key_is_encrypted_at_rest() {
     let app = TestApp::spawn().await;
     let (enc, jwk): (String, String) =
         sqlx::query_as("SELECT private_key_enc, public_jwk FROM signing_keys")
-            .fetch_one(&app.state.store.pool)
+            .fetch_one(&app.db)
             .await
             .unwrap();
     let jwk: Value = serde_json::from_str(&jwk).unwrap();

@@ -1,8 +1,5 @@
 //! The device authorization grant (RFC 8628) end to end, for a public CLI client.
-
-mod common;
-
-use common::{form_value, DpopKey, Rp, TestApp};
+use crate::common::{form_value, DpopKey, Rp, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -135,7 +132,7 @@ async fn a_cli_signs_a_user_in_and_calls_userinfo_with_a_dpop_bound_token() {
     assert_eq!(done.status(), StatusCode::OK);
     assert!(done.text().await.unwrap().contains("Device connected"));
 
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.advance(1); // the polling interval
     let (s, tokens) = poll(&app, &rp, device_code, Some(&key)).await;
     assert_eq!(s, StatusCode::OK, "{tokens}");
     assert_eq!(tokens["token_type"], "DPoP");
@@ -157,7 +154,7 @@ async fn a_cli_signs_a_user_in_and_calls_userinfo_with_a_dpop_bound_token() {
     assert_eq!(info["email"], rp.user_email);
 
     // Each device code is redeemable once.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.advance(1);
     let (s, e) = poll(&app, &rp, device_code, Some(&key)).await;
     assert_eq!(
         (s, e["error"].as_str().unwrap()),
@@ -180,7 +177,7 @@ async fn polling_too_fast_gets_slow_down_and_a_longer_interval() {
         (StatusCode::BAD_REQUEST, "slow_down")
     );
     let (interval,): (i64,) = sqlx::query_as("SELECT poll_interval FROM device_codes")
-        .fetch_one(&app.state.store.pool)
+        .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(interval, 10, "the interval grows by 5 seconds");
@@ -205,7 +202,7 @@ async fn an_expired_device_code_is_expired_token() {
     let app = TestApp::spawn_with(|c| c.device_code_ttl_seconds = 1).await;
     let rp = app.rp(cli_meta()).await;
     let started = start(&app, &rp).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.advance(2);
     let (s, e) = poll(&app, &rp, started["device_code"].as_str().unwrap(), None).await;
     assert_eq!(
         (s, e["error"].as_str().unwrap()),

@@ -1,0 +1,214 @@
+//! What a registered OAuth client *is*: its type (RFC 6749 §2.1) and how it authenticates
+//! (RFC 7591 `token_endpoint_auth_method`), as data. The rules that decide what each kind may do
+//! live in [`crate::oauth::policy`]; this leaf module only names the kinds, so that the store can
+//! load them without depending on the protocol.
+//!
+//! [`ClientAuth`] carries only the data valid for its kind: a public client has no secret by
+//! construction, and a secret-holding client always has one.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    /// Cannot keep a secret (SPA without a backend, mobile app, CLI). RFC 6749 §2.1.
+    Public,
+    /// Has a backend that keeps a secret.
+    Confidential,
+}
+
+impl ClientType {
+    pub fn parse(s: &str) -> Option<ClientType> {
+        match s {
+            "public" => Some(ClientType::Public),
+            "confidential" => Some(ClientType::Confidential),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Public => "public",
+            ClientType::Confidential => "confidential",
+        }
+    }
+}
+
+/// `token_endpoint_auth_method` (RFC 7591 §2), as registered and advertised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::None,
+    ];
+
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        match s {
+            "none" => Some(AuthMethod::None),
+            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
+            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::None => "none",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// Where a secret-holding client presents its secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretMethod {
+    /// `client_secret_basic`: the `Authorization: Basic` header (RFC 6749 §2.3.1).
+    Basic,
+    /// `client_secret_post`: `client_secret` in the form body.
+    Post,
+}
+
+impl SecretMethod {
+    pub fn auth_method(self) -> AuthMethod {
+        match self {
+            SecretMethod::Basic => AuthMethod::ClientSecretBasic,
+            SecretMethod::Post => AuthMethod::ClientSecretPost,
+        }
+    }
+}
+
+/// How a registered client authenticates, with exactly the data its kind needs.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// A public client: it identifies with `client_id` alone and has no secret.
+    Public,
+    /// A confidential client with a shared secret, of which logi keeps only an HMAC.
+    Secret { method: SecretMethod, hash: String },
+}
+
+impl std::fmt::Debug for ClientAuth {
+    // The hash is not a secret, but it has no business in logs either.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientAuth::Public => f.write_str("Public"),
+            ClientAuth::Secret { method, .. } => write!(f, "Secret({method:?})"),
+        }
+    }
+}
+
+impl ClientAuth {
+    pub fn client_type(&self) -> ClientType {
+        match self {
+            ClientAuth::Public => ClientType::Public,
+            ClientAuth::Secret { .. } => ClientType::Confidential,
+        }
+    }
+
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            ClientAuth::Public => AuthMethod::None,
+            ClientAuth::Secret { method, .. } => method.auth_method(),
+        }
+    }
+
+    pub fn secret_hash(&self) -> Option<&str> {
+        match self {
+            ClientAuth::Public => None,
+            ClientAuth::Secret { hash, .. } => Some(hash),
+        }
+    }
+
+    /// Rebuilds the value from its stored columns; `None` when they contradict each other (a
+    /// public client with a secret, a confidential one without, an unknown name).
+    pub fn from_columns(
+        client_type: &str,
+        method: &str,
+        secret_hash: Option<String>,
+    ) -> Option<ClientAuth> {
+        match (
+            ClientType::parse(client_type)?,
+            AuthMethod::parse(method)?,
+            secret_hash,
+        ) {
+            (ClientType::Public, AuthMethod::None, None) => Some(ClientAuth::Public),
+            (ClientType::Confidential, AuthMethod::ClientSecretBasic, Some(hash)) => {
+                Some(ClientAuth::Secret {
+                    method: SecretMethod::Basic,
+                    hash,
+                })
+            }
+            (ClientType::Confidential, AuthMethod::ClientSecretPost, Some(hash)) => {
+                Some(ClientAuth::Secret {
+                    method: SecretMethod::Post,
+                    hash,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_columns_round_trip_and_contradictions_are_refused() {
+        let secret = |m| ClientAuth::Secret {
+            method: m,
+            hash: "h".into(),
+        };
+        let cases: &[(&str, &str, Option<&str>, Option<ClientAuth>)] = &[
+            ("public", "none", None, Some(ClientAuth::Public)),
+            (
+                "confidential",
+                "client_secret_basic",
+                Some("h"),
+                Some(secret(SecretMethod::Basic)),
+            ),
+            (
+                "confidential",
+                "client_secret_post",
+                Some("h"),
+                Some(secret(SecretMethod::Post)),
+            ),
+            // A public client with a secret cannot be loaded.
+            ("public", "none", Some("h"), None),
+            ("public", "client_secret_basic", Some("h"), None),
+            // A confidential client without one either.
+            ("confidential", "client_secret_basic", None, None),
+            ("confidential", "none", None, None),
+            ("confidential", "none", Some("h"), None),
+            ("other", "none", None, None),
+            ("public", "private_key_jwt", None, None),
+        ];
+        for (t, m, h, expected) in cases {
+            let got = ClientAuth::from_columns(t, m, h.map(String::from));
+            assert_eq!(&got, expected, "{t} {m} {h:?}");
+            if let Some(auth) = got {
+                assert_eq!(auth.client_type().as_str(), *t);
+                assert_eq!(auth.method().as_str(), *m);
+                assert_eq!(auth.secret_hash(), *h);
+            }
+        }
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for m in AuthMethod::ALL {
+            assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
+        }
+        for t in [ClientType::Public, ClientType::Confidential] {
+            assert_eq!(ClientType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(ClientType::parse("Public"), None);
+    }
+}

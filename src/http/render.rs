@@ -1,0 +1,78 @@
+//! Page rendering: the compiled-in templates and the headers every HTML response carries. A leaf
+//! of the HTTP layer: errors and pages both render through it.
+
+use std::sync::OnceLock;
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use minijinja::Environment;
+use serde::Serialize;
+
+const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("base.html", include_str!("../../templates/base.html")),
+            ("login.html", include_str!("../../templates/login.html")),
+            ("signup.html", include_str!("../../templates/signup.html")),
+            ("home.html", include_str!("../../templates/home.html")),
+            ("error.html", include_str!("../../templates/error.html")),
+            ("consent.html", include_str!("../../templates/consent.html")),
+            ("logout.html", include_str!("../../templates/logout.html")),
+            ("device.html", include_str!("../../templates/device.html")),
+            ("message.html", include_str!("../../templates/message.html")),
+            (
+                "developer.html",
+                include_str!("../../templates/developer.html"),
+            ),
+        ] {
+            // The templates are compiled into the binary; a syntax error fails the test suite.
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "template does not compile");
+            }
+        }
+        env
+    })
+}
+
+/// Renders a template (auto-escaped: every template name ends in `.html`).
+pub fn template<S: Serialize>(name: &str, ctx: S) -> Result<String, minijinja::Error> {
+    env().get_template(name).and_then(|t| t.render(ctx))
+}
+
+pub fn render_error(title: &str, message: &str) -> String {
+    template("error.html", minijinja::context! { title, message }).unwrap_or_else(|_| {
+        "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+    })
+}
+
+/// An HTML response with the headers every logi page carries.
+pub fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

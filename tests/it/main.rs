@@ -1,0 +1,21 @@
+//! The integration suite, one binary: every module starts the real server over HTTP on its own
+//! database (SQLite, or PostgreSQL when `LOGI_TEST_DATABASE_URL` names a server).
+//!
+//! One binary rather than one per file: the crate is linked once, and `cargo test` runs every
+//! module's tests in one process in parallel.
+
+#[allow(dead_code)]
+mod common;
+
+mod accounts;
+mod cli;
+mod console;
+mod developer_api;
+mod device_flow;
+mod multi_process;
+mod oauth2_client;
+mod oauth_flow;
+mod oauth_policy;
+mod oidc;
+mod operations;
+mod token_lifecycle;
