@@ -164,12 +164,6 @@ impl Config {
         if self.issuer.ends_with('/') {
             return Err(invalid("issuer", "must not end with '/'"));
         }
-        if issuer.scheme() == "http" && !is_loopback_host(issuer.host_str().unwrap_or_default()) {
-            tracing::warn!(
-                "issuer {} is plain http: use https in production",
-                self.issuer
-            );
-        }
         self.bind
             .parse::<SocketAddr>()
             .map_err(|e| invalid("bind", format!("expected host:port ({e})")))?;
@@ -209,12 +203,6 @@ impl Config {
                 return Err(invalid(key, "must be greater than 0"));
             }
         }
-        if self.key_activation_delay_seconds < self.jwks_max_age_seconds {
-            tracing::warn!(
-                "key_activation_delay_seconds is shorter than jwks_max_age_seconds: relying parties \
-                 with a cached JWKS may see tokens signed by a key they do not know yet"
-            );
-        }
         if self.login_max_failures_per_account == 0 || self.login_max_failures_per_account > 10 {
             return Err(invalid(
                 "login_max_failures_per_account",
@@ -231,6 +219,29 @@ impl Config {
             return Err(invalid("log_format", "must be `pretty` or `json`"));
         }
         Ok(())
+    }
+
+    /// Valid but risky settings, for the log once logging is set up (`main` prints them after
+    /// initialising tracing; `load` runs before it).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(issuer) = url::Url::parse(&self.issuer) {
+            if issuer.scheme() == "http" && !is_loopback_host(issuer.host_str().unwrap_or_default())
+            {
+                out.push(format!(
+                    "issuer {} is plain http: use https in production",
+                    self.issuer
+                ));
+            }
+        }
+        if self.key_activation_delay_seconds < self.jwks_max_age_seconds {
+            out.push(
+                "key_activation_delay_seconds is shorter than jwks_max_age_seconds: relying \
+                 parties with a cached JWKS may see tokens signed by a key they do not know yet"
+                    .into(),
+            );
+        }
+        out
     }
 
     /// Whether cookies must carry `Secure`.

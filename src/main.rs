@@ -64,6 +64,9 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,7 +1,6 @@
 //! `/`, `/signup`, `/login`, `/logout`: end-user account pages.
 
 use axum::{
-    body::Bytes,
     extract::{Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
@@ -14,13 +13,14 @@ use serde::Deserialize;
 use super::{
     error::PageError,
     extract::{self, ClientIp, Params},
+    forms::{CsrfForm, CurrentUser},
     pages::{self, html, render, Csrf},
     AppState,
 };
 use crate::{
     accounts::{self, login::LoginOutcome, sessions},
     crypto::random_token,
-    store::{self, sessions::Session, users::User},
+    store::{self, users::User},
 };
 
 pub fn router() -> Router<AppState> {
@@ -29,17 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/signup", get(signup_page).post(signup))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-}
-
-/// The signed-in user of this browser, if any.
-pub async fn current_user(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<(Session, User)>, store::StoreError> {
-    let Some(cookie) = extract::cookie(headers, sessions::COOKIE) else {
-        return Ok(None);
-    };
-    sessions::current_with_user(&state.store, &cookie, state.clock.now()).await
 }
 
 #[derive(Deserialize)]
@@ -51,11 +40,10 @@ async fn home(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HomeQuery>,
+    current: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
     let csrf = Csrf::for_request(&state, &headers);
-    let user = current_user(&state, &headers)
-        .await?
-        .map(|(_, u)| context! { email => u.email, name => u.name });
+    let user = current.map(|c| context! { email => c.user.email, name => c.user.name });
     let body = render(
         "home.html",
         context! { user, csrf_token => &csrf.token, signed_out => q.signed_out.is_some() },
@@ -110,11 +98,6 @@ async fn login_page(
     Ok(csrf.apply(html(StatusCode::OK, body)))
 }
 
-fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, PageError> {
-    super::extract::form_params(headers, body)
-        .map_err(|e| PageError::new(e.status, "Bad request", e.description))
-}
-
 /// Starts a session and sends the browser on to `next` (a local path) or the account page.
 async fn signed_in(
     state: &AppState,
@@ -144,10 +127,8 @@ async fn signed_in(
 async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
-    let params = form(&headers, &body)?;
-    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
     let next = pages::local_path(params.get("next"));
     let raw_email = params.get("email").unwrap_or_default();
     let name = params.get("name").unwrap_or_default().trim().to_string();
@@ -204,10 +185,8 @@ async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
-    let params = form(&headers, &body)?;
-    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
     let next = pages::local_path(params.get("next"));
     let raw_email = params.get("email").unwrap_or_default();
     let again = |status: StatusCode, error: &str| -> Result<Response, PageError> {
@@ -257,10 +236,8 @@ async fn login(
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
-    let params = form(&headers, &body)?;
-    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
     if let Some(cookie) = extract::cookie(&headers, sessions::COOKIE) {
         sessions::end(&state.store, &cookie).await?;
     }

@@ -1,7 +1,6 @@
 //! `/developer`: the browser console, the developer API over HTML forms behind the login session.
 
 use axum::{
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
@@ -11,11 +10,10 @@ use axum::{
 use minijinja::context;
 
 use super::{
-    accounts::current_user,
     developer_api::application_json,
     error::PageError,
-    extract::Params,
-    pages::{self, html, render, Csrf},
+    forms::{CsrfForm, CurrentUser},
+    pages::{html, render, Csrf},
     AppState,
 };
 use crate::{
@@ -32,14 +30,9 @@ pub fn router() -> Router<AppState> {
         .route("/developer/console/{id}/rotate_secret", post(rotate))
 }
 
-async fn signed_in(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Result<User, Response>, PageError> {
-    Ok(match current_user(state, headers).await? {
-        Some((_, user)) => Ok(user),
-        None => Err(Redirect::to("/login?next=/developer").into_response()),
-    })
+/// Where a console request without a session goes.
+fn to_login() -> Response {
+    Redirect::to("/login?next=/developer").into_response()
 }
 
 struct Shown<'a> {
@@ -76,10 +69,13 @@ async fn page(
     Ok(csrf.apply(html(status, body)))
 }
 
-async fn console(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
-    let user = match signed_in(&state, &headers).await? {
-        Ok(u) => u,
-        Err(redirect) => return Ok(redirect),
+async fn console(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    current: Option<CurrentUser>,
+) -> Result<Response, PageError> {
+    let Some(CurrentUser { user, .. }) = current else {
+        return Ok(to_login());
     };
     page(
         &state,
@@ -95,18 +91,6 @@ async fn console(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     .await
 }
 
-/// Checks the session and the CSRF token of a console form.
-async fn form_user(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Result<(User, Params), Response>, PageError> {
-    let params = super::extract::form_params(headers, body)
-        .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
-    pages::verify_csrf(state, headers, params.get("csrf_token"))?;
-    Ok(signed_in(state, headers).await?.map(|u| (u, params)))
-}
-
 fn words(v: Option<&str>) -> Option<Vec<String>> {
     v.map(|s| s.split_whitespace().map(String::from).collect())
 }
@@ -114,11 +98,11 @@ fn words(v: Option<&str>) -> Option<Vec<String>> {
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    current: Option<CurrentUser>,
+    CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
-    let (user, params) = match form_user(&state, &headers, &body).await? {
-        Ok(x) => x,
-        Err(redirect) => return Ok(redirect),
+    let Some(CurrentUser { user, .. }) = current else {
+        return Ok(to_login());
     };
     let input = MetadataInput {
         client_name: params.get("client_name").map(String::from),
@@ -151,12 +135,11 @@ async fn create(
 async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    current: Option<CurrentUser>,
+    CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
-    let (user, _) = match form_user(&state, &headers, &body).await? {
-        Ok(x) => x,
-        Err(redirect) => return Ok(redirect),
+    let Some(CurrentUser { user, .. }) = current else {
+        return Ok(to_login());
     };
     if !store::applications::delete_owned(&state.store, &user.id, &id).await? {
         return Err(PageError::new(
@@ -172,11 +155,11 @@ async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    current: Option<CurrentUser>,
+    CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
-    let (user, _) = match form_user(&state, &headers, &body).await? {
-        Ok(x) => x,
-        Err(redirect) => return Ok(redirect),
+    let Some(CurrentUser { user, .. }) = current else {
+        return Ok(to_login());
     };
     let not_found = || PageError::new(StatusCode::NOT_FOUND, "Not found", "No such application.");
     let mut app = store::applications::owned(&state.store, &user.id, &id)

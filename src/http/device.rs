@@ -2,7 +2,6 @@
 //! (RFC 8628 §3.3).
 
 use axum::{
-    body::Bytes,
     extract::State,
     http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
     response::{IntoResponse, Redirect, Response},
@@ -12,10 +11,10 @@ use axum::{
 use minijinja::context;
 
 use super::{
-    accounts::current_user,
     error::PageError,
     extract::{ClientIp, Params},
-    pages::{self, html, render, Csrf},
+    forms::{CsrfForm, CurrentUser},
+    pages::{html, render, Csrf},
     AppState,
 };
 use crate::{
@@ -61,10 +60,11 @@ async fn entry(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
+    current: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
     let params = Params::parse(uri.query().unwrap_or_default().as_bytes()).unwrap_or_default();
     let user_code = params.get("user_code").unwrap_or_default();
-    if current_user(&state, &headers).await?.is_none() {
+    if current.is_none() {
         return Ok(login_redirect(params.get("user_code")));
     }
     entry_page(&state, &headers, StatusCode::OK, user_code, None)
@@ -74,13 +74,11 @@ async fn submit(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    current: Option<CurrentUser>,
+    CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
-    let params = super::extract::form_params(&headers, &body)
-        .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
-    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
     let typed = params.get("user_code").unwrap_or_default();
-    let Some((session, user)) = current_user(&state, &headers).await? else {
+    let Some(CurrentUser { session, user }) = current else {
         return Ok(login_redirect(Some(typed)));
     };
     let t = state.clock.now();

@@ -7,6 +7,7 @@ pub mod developer_api;
 pub mod device;
 pub mod error;
 pub mod extract;
+pub mod forms;
 pub mod oauth;
 pub mod oidc;
 pub mod ops;

@@ -12,10 +12,10 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use minijinja::context;
 
 use super::{
-    accounts::current_user,
     error::{no_store, ApiError, PageError},
     extract::Params,
-    pages::{self, html, render, Csrf},
+    forms::{CsrfForm, CurrentUser},
+    pages::{html, render, Csrf},
     AppState,
 };
 use crate::{
@@ -227,7 +227,9 @@ async fn authorize(
         state: req.state.clone(),
         error,
     };
-    let session = current_user(state, headers).await?;
+    let session = CurrentUser::of(state, headers)
+        .await?
+        .map(|c| (c.session, c.user));
     let prompt = |p: &str| req.prompt.iter().any(|x| x == p);
     // A session counts unless the request demands a fresher login (prompt=login, max_age).
     let signed_in = session.filter(|(s, _)| {
@@ -318,13 +320,10 @@ async fn finish(
 
 async fn consent(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    current: Option<CurrentUser>,
+    CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
-    let params = super::extract::form_params(&headers, &body)
-        .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
-    pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;
-    let Some((session, user)) = current_user(&state, &headers).await? else {
+    let Some(CurrentUser { session, user }) = current else {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Signed out",

@@ -11,9 +11,9 @@ use axum::{
 use minijinja::context;
 
 use super::{
-    accounts::current_user,
     error::{no_store, PageError},
     extract::{self, Params},
+    forms::CurrentUser,
     pages::{self, html, render, Csrf},
     AppState,
 };
@@ -169,7 +169,9 @@ async fn logout(
     } else {
         Params::parse(uri.query().unwrap_or_default().as_bytes()).map_err(Into::into)
     }
-    .map_err(|e| PageError::new(e.status, "Bad request", e.description))?;
+    .map_err(|e: super::extract::BadInput| {
+        PageError::new(e.status, "Bad request", e.description)
+    })?;
 
     // The hint names the client and the user; an expired hint is still a fine hint.
     let hint = match params.get("id_token_hint") {
@@ -213,7 +215,9 @@ async fn logout(
             }
         },
     };
-    let current = current_user(&state, &headers).await?;
+    let current = CurrentUser::of(&state, &headers)
+        .await?
+        .map(|c| (c.session, c.user));
     let confirmed = method == Method::POST && params.get("confirm") == Some("yes");
     if confirmed {
         pages::verify_csrf(&state, &headers, params.get("csrf_token"))?;

@@ -101,3 +101,28 @@ fn migrate_and_user_create_on_sqlite() {
     assert!(!again.status.success(), "duplicate email refused");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn configuration_warnings_reach_the_log() {
+    let dir = temp_dir("warnings");
+    let out = logi(&dir)
+        .arg("migrate")
+        .env("LOGI_ISSUER", "http://login.example.com")
+        .env("LOGI_KEY_ACTIVATION_DELAY_SECONDS", "10")
+        .env("LOGI_JWKS_MAX_AGE_SECONDS", "300")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("is plain http"), "{stderr}");
+    assert!(
+        stderr.contains("key_activation_delay_seconds is shorter"),
+        "{stderr}"
+    );
+    let quiet = logi(&dir).arg("migrate").output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("WARN"),
+        "no warning for the defaults"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

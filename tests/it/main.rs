@@ -8,6 +8,7 @@
 mod common;
 
 mod accounts;
+mod architecture;
 mod cli;
 mod console;
 mod developer_api;

@@ -149,3 +149,73 @@ async fn revocation_reaches_every_process() {
         start.elapsed()
     );
 }
+
+/// The grant cache holds users: a changed or deleted account must not be served stale by any
+/// process (the path the account pages will use).
+#[tokio::test]
+async fn user_changes_reach_every_process() {
+    let first = TestApp::spawn_with(|c| c.key_refresh_interval_seconds = 1).await;
+    let second = first.spawn_sibling(|_| {}).await;
+    let rp = first
+        .rp(json!({"client_type": "public", "scope": "openid profile"}))
+        .await;
+    let tokens = first.tokens(&rp, "openid profile").await;
+    let at = tokens["access_token"].as_str().unwrap().to_string();
+    let userinfo = |app: &TestApp| {
+        let (client, url, at) = (app.api(), app.url("/oauth/userinfo"), at.clone());
+        async move {
+            let r = client.get(url).bearer_auth(at).send().await.unwrap();
+            let status = r.status();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            (
+                status,
+                body["name"].as_str().unwrap_or_default().to_string(),
+            )
+        }
+    };
+    // Both processes cache the grant with its user.
+    assert_eq!(userinfo(&first).await.1, "Test User");
+    assert_eq!(userinfo(&second).await.1, "Test User");
+    let user = logi::store::users::by_email(&first.state.store, &rp.user_email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        logi::store::users::update_name(&first.state.store, &user.id, "Renamed", first.now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        userinfo(&first).await.1,
+        "Renamed",
+        "at once in the same process"
+    );
+    let start = Instant::now();
+    while userinfo(&second).await.1 != "Renamed" {
+        assert!(start.elapsed() < Duration::from_secs(5), "stale user");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        start.elapsed() <= allowed_delay(),
+        "took {:?}",
+        start.elapsed()
+    );
+
+    assert!(logi::store::users::delete(&first.state.store, &user.id)
+        .await
+        .unwrap());
+    assert_eq!(userinfo(&first).await.0, StatusCode::UNAUTHORIZED);
+    let start = Instant::now();
+    while userinfo(&second).await.0 != StatusCode::UNAUTHORIZED {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "deleted user served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        start.elapsed() <= allowed_delay(),
+        "took {:?}",
+        start.elapsed()
+    );
+}

@@ -1,0 +1,74 @@
+//! Extractors for browser pages: the signed-in user, and a posted form whose CSRF token is good.
+//!
+//! A handler says what it needs in its signature instead of repeating the preamble:
+//! `Option<CurrentUser>` (each page decides what "signed out" means for it: a login redirect, a
+//! 403 page, a signed-out view) and `CsrfForm` (the body parsed as a form, refused with a 4xx
+//! page when it is malformed and with 403 when the CSRF token does not match this browser).
+//! `CsrfForm` reads the body, so it comes last in a handler's arguments.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, OptionalFromRequestParts, Request},
+    http::{request::Parts, HeaderMap},
+};
+
+use super::{
+    error::PageError,
+    extract::{self, Params},
+    pages, AppState,
+};
+use crate::{
+    accounts::sessions,
+    store::{sessions::Session, users::User, Result as StoreResult},
+};
+
+/// The browser's live session and its user.
+pub struct CurrentUser {
+    pub session: Session,
+    pub user: User,
+}
+
+impl CurrentUser {
+    /// The session behind the request's cookie, at the state's clock.
+    pub async fn of(state: &AppState, headers: &HeaderMap) -> StoreResult<Option<CurrentUser>> {
+        let Some(cookie) = extract::cookie(headers, sessions::COOKIE) else {
+            return Ok(None);
+        };
+        let found = sessions::current_with_user(&state.store, &cookie, state.clock.now()).await?;
+        Ok(found.map(|(session, user)| CurrentUser { session, user }))
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for CurrentUser {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(CurrentUser::of(state, &parts.headers).await?)
+    }
+}
+
+/// A posted `application/x-www-form-urlencoded` form with a valid CSRF token.
+pub struct CsrfForm(pub Params);
+
+impl FromRequest<AppState> for CsrfForm {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| PageError::new(e.status(), "Bad request", e.body_text()))?;
+        let params = form(&headers, &bytes)?;
+        pages::verify_csrf(state, &headers, params.get("csrf_token"))?;
+        Ok(CsrfForm(params))
+    }
+}
+
+/// A form body as a page sees it: a malformed one is a 4xx page.
+pub fn form(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Params, PageError> {
+    extract::form_params(headers, body)
+        .map_err(|e| PageError::new(e.status, "Bad request", e.description))
+}
