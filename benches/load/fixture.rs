@@ -1,0 +1,253 @@
+//! Data preparation over HTTP: the end user, a developer token, a confidential application,
+//! remembered consent, token chains and the PKCE authorization-code flow.
+
+use std::sync::Arc;
+
+use base64::{
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+    Engine,
+};
+use hyper::{header, Request, StatusCode};
+use serde_json::{json, Value};
+use sha2::Digest;
+
+use crate::http::{bodyless, form, form_value, json_body, urlencode, Body, Conn, Target};
+
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+const REDIRECT_URI: &str = "https://rp.example/cb";
+const APP_SCOPE: &str = "openid profile email offline_access api";
+
+/// What every scenario needs: a signed-in browser, a confidential client, the login form's CSRF.
+pub(crate) struct Fixture {
+    pub(crate) target: Arc<Target>,
+    pub(crate) email: String,
+    client_id: String,
+    pub(crate) basic: String,
+    session_cookie: String,
+    pub(crate) csrf_cookie: String,
+    pub(crate) csrf_token: String,
+}
+
+impl Fixture {
+    /// The `Cookie` header of the signed-in browser.
+    fn browser_cookies(&self) -> String {
+        format!("{}; {}", self.session_cookie, self.csrf_cookie)
+    }
+}
+
+/// Signs up a user and registers an application whose ID tokens use `id_token_alg` (the
+/// server's default, RS256, when `None`).
+pub(crate) async fn prepare(target: &Arc<Target>, id_token_alg: Option<&str>) -> Fixture {
+    let mut conn = Conn::new(target.addr);
+    let email = format!(
+        "bench-{}-{}@example.com",
+        std::process::id(),
+        id_token_alg.unwrap_or("default").to_ascii_lowercase()
+    );
+
+    // The end user (also the developer): sign-up page, then the form with its CSRF pair.
+    let page = conn
+        .send(bodyless(target.get("/signup")))
+        .await
+        .and_then(|r| r.expect(StatusCode::OK, "GET /signup"))
+        .expect("sign-up page");
+    let csrf_cookie = page
+        .cookie("logi_csrf")
+        .expect("GET /signup sets the logi_csrf cookie");
+    let csrf_token =
+        form_value(&page.text(), "csrf_token").expect("the sign-up form has a csrf_token");
+    let signed_up = conn
+        .send(form(
+            target
+                .post("/signup")
+                .header(header::COOKIE, csrf_cookie.as_str()),
+            &[
+                ("email", email.as_str()),
+                ("password", PASSWORD),
+                ("name", "Bench User"),
+                ("csrf_token", csrf_token.as_str()),
+            ],
+        ))
+        .await
+        .and_then(|r| r.expect(StatusCode::SEE_OTHER, "POST /signup"))
+        .expect("sign-up");
+    let session_cookie = signed_up
+        .cookie("logi_session")
+        .expect("sign-up sets the logi_session cookie");
+
+    // A developer token and a confidential application.
+    let minted = conn
+        .send(json_body(
+            target.post("/developer/tokens"),
+            &json!({ "email": email, "password": PASSWORD, "name": "bench" }),
+        ))
+        .await
+        .and_then(|r| r.expect(StatusCode::CREATED, "POST /developer/tokens"))
+        .and_then(|r| r.json("developer token"))
+        .expect("developer token");
+    let dev_token = minted["token"]
+        .as_str()
+        .expect("the developer token response has a token");
+    let mut metadata = json!({
+        "client_name": "Bench RP",
+        "client_type": "confidential",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "scope": APP_SCOPE,
+    });
+    if let Some(alg) = id_token_alg {
+        metadata["id_token_signed_response_alg"] = json!(alg);
+    }
+    let app = conn
+        .send(json_body(
+            target
+                .post("/developer/applications")
+                .header(header::AUTHORIZATION, format!("Bearer {dev_token}")),
+            &metadata,
+        ))
+        .await
+        .and_then(|r| r.expect(StatusCode::CREATED, "POST /developer/applications"))
+        .and_then(|r| r.json("application"))
+        .expect("application registration");
+    let client_id = app["client_id"]
+        .as_str()
+        .expect("the registration has a client_id")
+        .to_string();
+    let client_secret = app["client_secret"]
+        .as_str()
+        .expect("a confidential registration has a client_secret");
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!(
+            "{}:{}",
+            urlencode(&client_id),
+            urlencode(client_secret)
+        ))
+    );
+
+    let fx = Fixture {
+        target: target.clone(),
+        email,
+        client_id,
+        basic,
+        session_cookie,
+        csrf_cookie,
+        csrf_token,
+    };
+    // Consent is remembered per scope set: give it once for each set the scenarios use.
+    for scope in ["openid", "openid offline_access"] {
+        give_consent(&mut conn, &fx, scope).await;
+    }
+    println!("prepared: user, developer token, application, session, consent");
+    fx
+}
+
+/// authorize → consent page → allow; checks the redirect carries a code.
+async fn give_consent(conn: &mut Conn, fx: &Fixture, scope: &str) {
+    let (_, challenge) = pkce_pair();
+    let page = conn
+        .send(authorize_request(fx, scope, &challenge))
+        .await
+        .and_then(|r| r.expect(StatusCode::OK, "GET /oauth/authorize (consent page)"))
+        .expect("the first authorization shows the consent page");
+    let html = page.text();
+    let csrf = form_value(&html, "csrf_token").expect("the consent form has a csrf_token");
+    let request_id = form_value(&html, "request_id").expect("the consent form has a request_id");
+    let mut cookies = fx.browser_cookies();
+    if let Some(fresh) = page.cookie("logi_csrf") {
+        cookies = format!("{}; {fresh}", fx.session_cookie);
+    }
+    let allowed = conn
+        .send(form(
+            fx.target
+                .post("/oauth/consent")
+                .header(header::COOKIE, cookies),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("request_id", request_id.as_str()),
+                ("decision", "allow"),
+            ],
+        ))
+        .await
+        .and_then(|r| r.expect(StatusCode::SEE_OTHER, "POST /oauth/consent"))
+        .expect("consent");
+    assert!(
+        allowed.location_param("code").is_some(),
+        "consent for {scope:?} did not redirect with a code"
+    );
+}
+
+/// `count` tokens (`field` of the token response) from as many code flows with `scope`.
+pub(crate) async fn obtain_tokens(
+    fx: &Arc<Fixture>,
+    count: usize,
+    scope: &str,
+    field: &str,
+) -> Vec<String> {
+    let mut conn = Conn::new(fx.target.addr);
+    let mut tokens = Vec::with_capacity(count);
+    for _ in 0..count {
+        let response = code_flow(&mut conn, fx, scope)
+            .await
+            .unwrap_or_else(|e| panic!("code flow for {scope:?}: {e}"));
+        let token = response[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("the token response for {scope:?} has no {field}"));
+        tokens.push(token.to_string());
+    }
+    tokens
+}
+
+fn pkce_pair() -> (String, String) {
+    let verifier = logi::crypto::random_token(32);
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn authorize_request(fx: &Fixture, scope: &str, challenge: &str) -> Request<Body> {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", fx.client_id.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", scope),
+            ("state", "bench"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .finish();
+    bodyless(
+        fx.target
+            .get(&format!("/oauth/authorize?{query}"))
+            .header(header::COOKIE, fx.browser_cookies()),
+    )
+}
+
+/// One full flow: authorize (session + remembered consent → 303 with a code) → token.
+pub(crate) async fn code_flow(conn: &mut Conn, fx: &Fixture, scope: &str) -> Result<Value, String> {
+    let (verifier, challenge) = pkce_pair();
+    let redirect = conn
+        .send(authorize_request(fx, scope, &challenge))
+        .await?
+        .expect(StatusCode::SEE_OTHER, "GET /oauth/authorize")?;
+    if redirect.location_param("state").as_deref() != Some("bench") {
+        return Err("authorize redirect without our state".into());
+    }
+    let code = redirect
+        .location_param("code")
+        .ok_or("authorize redirect without a code")?;
+    conn.send(form(
+        fx.target
+            .post("/oauth/token")
+            .header(header::AUTHORIZATION, fx.basic.as_str()),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier.as_str()),
+        ],
+    ))
+    .await?
+    .expect(StatusCode::OK, "POST /oauth/token (authorization_code)")?
+    .json("token response")
+}

@@ -1,0 +1,396 @@
+//! Load benchmark: `cargo bench --bench load`.
+//!
+//! Builds the release server, measures raw argon2 hashes/s in-process, then for SQLite and
+//! PostgreSQL starts `logi serve` as a child process on a free loopback port with a fresh
+//! database, prepares an end user, a developer token, a confidential application, a browser
+//! session with remembered consent and refresh-token chains over HTTP, and drives every scenario
+//! with keep-alive HTTP/1.1 connections for a fixed time (after a 1 s warm-up that is not
+//! counted). The Markdown table is printed and written to `docs/performance-results.md`.
+//!
+//! Environment (all optional):
+//! - `LOGI_BENCH_SECONDS` (6): measured seconds per scenario.
+//! - `LOGI_BENCH_CONNECTIONS` (64): connections for the token, userinfo and introspect scenarios.
+//! - `LOGI_BENCH_LOGIN_CONNECTIONS` (8): connections doing password logins.
+//! - `LOGI_BENCH_CLIENT_THREADS` (1): threads of the load generator (it shares the CPUs with the
+//!   server, so one thread leaves the most for the server).
+//! - `LOGI_BENCH_BACKENDS` (`sqlite,postgres`).
+//! - (not a setting) refresh and authorization-code flows run twice: with the default RS256 ID
+//!   tokens and with an application registered for ES256 ID tokens (an RSA signature dominates
+//!   those requests).
+//! - `LOGI_BENCH_POSTGRES_URL` (`postgres://postgres@127.0.0.1:5432/postgres`): an administrative
+//!   connection on which `logi_bench_<pid>` is created and finally dropped. When PostgreSQL is
+//!   unreachable that backend is skipped with a note.
+
+mod fixture;
+mod http;
+mod report;
+mod scenarios;
+mod server;
+
+// A benchmark measures wall time and waits for servers: the clock rule of `clippy.toml` is for
+// the server.
+#![allow(clippy::disallowed_methods)]
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+
+use fixture::{obtain_tokens, prepare, PASSWORD};
+use http::Target;
+use report::{ms, Report, Row};
+use scenarios::{run_scenario, Group, Kind};
+use server::{build_server, load_average, rss_kib, sqlite_version, PgDatabase, Server};
+
+/// Raw argon2 is measured with as many threads as the server hashes on (one fewer than the
+/// cores): the comparison is at the same parallelism.
+fn argon2_threads() -> usize {
+    logi::accounts::passwords::PasswordHasherPool::default_threads()
+}
+const ARGON2_SECONDS: u64 = 3;
+const RESULTS_FILE: &str = "docs/performance-results.md";
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+struct Settings {
+    measure: Duration,
+    connections: usize,
+    login_connections: usize,
+    client_threads: usize,
+    backends: Vec<Backend>,
+    postgres_url: String,
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("{name} must be a positive integer, got {v:?}"),
+        },
+        Err(_) => default,
+    }
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let backends = std::env::var("LOGI_BENCH_BACKENDS")
+            .unwrap_or_else(|_| "sqlite,postgres".into())
+            .split(',')
+            .map(|b| match b.trim().to_ascii_lowercase().as_str() {
+                "sqlite" => Backend::Sqlite,
+                "postgres" | "postgresql" => Backend::Postgres,
+                other => panic!("LOGI_BENCH_BACKENDS: unknown backend {other:?}"),
+            })
+            .collect();
+        Settings {
+            measure: Duration::from_secs(env_number("LOGI_BENCH_SECONDS", 6)),
+            connections: env_number("LOGI_BENCH_CONNECTIONS", 64) as usize,
+            login_connections: env_number("LOGI_BENCH_LOGIN_CONNECTIONS", 8) as usize,
+            client_threads: env_number("LOGI_BENCH_CLIENT_THREADS", 1) as usize,
+            backends,
+            postgres_url: std::env::var("LOGI_BENCH_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+
+fn main() {
+    let settings = Settings::from_env();
+    let server_bin = build_server();
+    let load_before = load_average();
+
+    let runtime = if settings.client_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(settings.client_threads)
+            .enable_all()
+            .build()
+    }
+    .expect("cannot start the load generator's tokio runtime");
+
+    let mut report = runtime.block_on(run_all(&settings, &server_bin));
+    report.load_before = load_before;
+    let markdown = report.markdown(&settings);
+    println!("\n{markdown}");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(RESULTS_FILE);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).expect("cannot create docs/");
+    }
+    std::fs::write(&out, &markdown)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+    println!("written to {}", out.display());
+}
+
+/// Raw argon2 hashes per second with the server's parameters, `threads` hashing in parallel.
+fn measure_argon2(threads: usize, duration: Duration) -> f64 {
+    let start = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let argon2 = logi::accounts::passwords::argon2();
+                let salt = SaltString::encode_b64(&logi::crypto::random_bytes(16))
+                    .expect("argon2 salt from 16 random bytes");
+                let mut hashes = 0u64;
+                while start.elapsed() < duration {
+                    argon2
+                        .hash_password(PASSWORD.as_bytes(), &salt)
+                        .expect("argon2 hash with the server's parameters");
+                    hashes += 1;
+                }
+                hashes
+            })
+        })
+        .collect();
+    let total: u64 = workers
+        .into_iter()
+        .map(|w| w.join().expect("argon2 thread panicked"))
+        .sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn run_all(settings: &Settings, server_bin: &Path) -> Report {
+    sqlx::any::install_default_drivers();
+    let mut report = Report {
+        rows: Vec::new(),
+        notes: Vec::new(),
+        versions: Vec::new(),
+        load_before: String::new(),
+    };
+    for &backend in &settings.backends {
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => match PgDatabase::create(&settings.postgres_url).await {
+                Ok(db) => Some(db),
+                Err(e) => {
+                    let note = format!(
+                        "PostgreSQL skipped: {} is unreachable or refused ({e})",
+                        settings.postgres_url
+                    );
+                    println!("{note}");
+                    report.notes.push(note);
+                    continue;
+                }
+            },
+        };
+        let version = match &database {
+            Some(db) => format!("PostgreSQL {}", db.version),
+            None => format!("SQLite {}", sqlite_version().await),
+        };
+        report.versions.push(version);
+        bench_backend(
+            settings,
+            server_bin,
+            backend,
+            database.as_ref(),
+            &mut report,
+        )
+        .await;
+        // The server is stopped by now; `database` is dropped here.
+    }
+    report
+}
+
+// ---------------------------------------------------------------------------------------------
+// One backend
+
+async fn bench_backend(
+    settings: &Settings,
+    server_bin: &Path,
+    backend: Backend,
+    database: Option<&PgDatabase>,
+    report: &mut Report,
+) {
+    let name = backend.name();
+    let dir = std::env::temp_dir().join(format!(
+        "logi-bench-{}-{}",
+        std::process::id(),
+        name.to_ascii_lowercase()
+    ));
+    let database_url = match database {
+        Some(db) => db.url.clone(),
+        None => format!("sqlite://{}", dir.join("bench.db").display()),
+    };
+    println!("\n== {name}: starting {}", server_bin.display());
+    let mut server = Server::start(server_bin, &dir, &database_url);
+    let target = Arc::new(Target::new(server.addr));
+    server.wait_ready(&target).await;
+    // Let the start-up work (migrations, key generation) settle before reading idle RSS.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = rss_kib(server.pid).unwrap_or(0);
+    report
+        .rows
+        .push(Row::rss_only(name, "idle RSS after start-up", idle));
+
+    let fx = Arc::new(prepare(&target, None).await);
+    // The same flows with ES256 ID tokens: RS256 (the default) costs an RSA signature each.
+    let fx_es = Arc::new(prepare(&target, Some("ES256")).await);
+    let n = settings.connections;
+    let logins = settings.login_connections;
+
+    // a) client_credentials
+    let cc = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::stateless(Kind::ClientCredentials, n)],
+    )
+    .await;
+    let cc_p99 = cc.groups[0].percentile(99.0);
+    let mut cpu = vec![cc.cpu_per_request("client_credentials")];
+    report.push(name, "client_credentials", &cc, 0);
+
+    // b) refresh_token: one chain per connection, each request presents the latest token.
+    let chains = obtain_tokens(&fx, n, "openid offline_access", "refresh_token").await;
+    let rt = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::with(Kind::Refresh, chains)],
+    )
+    .await;
+    report.push(name, "refresh_token (rotating, RS256 ID token)", &rt, 0);
+    cpu.push(rt.cpu_per_request("refresh_token (RS256 ID token)"));
+    let chains = obtain_tokens(&fx_es, n, "openid offline_access", "refresh_token").await;
+    let rt = run_scenario(
+        &fx_es,
+        &server,
+        settings,
+        vec![Group::with(Kind::Refresh, chains)],
+    )
+    .await;
+    report.push(name, "refresh_token (rotating, ES256 ID token)", &rt, 0);
+    cpu.push(rt.cpu_per_request("refresh_token (ES256 ID token)"));
+
+    // c) authorization-code flows with session and remembered consent, PKCE S256.
+    let ac = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::stateless(Kind::AuthorizationCode, n)],
+    )
+    .await;
+    report.push(name, "authorization_code flow (RS256 ID token)", &ac, 0);
+    cpu.push(ac.cpu_per_request("authorization-code flow (RS256 ID token)"));
+    let ac = run_scenario(
+        &fx_es,
+        &server,
+        settings,
+        vec![Group::stateless(Kind::AuthorizationCode, n)],
+    )
+    .await;
+    report.push(name, "authorization_code flow (ES256 ID token)", &ac, 0);
+    cpu.push(ac.cpu_per_request("authorization-code flow (ES256 ID token)"));
+
+    // d) userinfo and e) introspect, with access tokens from fresh code flows.
+    let tokens = obtain_tokens(&fx, n, "openid", "access_token").await;
+    let ui = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::with(Kind::Userinfo, tokens.clone())],
+    )
+    .await;
+    report.push(name, "userinfo", &ui, 0);
+    cpu.push(ui.cpu_per_request("userinfo"));
+    let is = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::with(Kind::Introspect, tokens)],
+    )
+    .await;
+    report.push(name, "introspect", &is, 0);
+    cpu.push(is.cpu_per_request("introspect"));
+
+    // f) password logins, beside raw argon2 measured just before (the server idles meanwhile).
+    let argon2_threads = argon2_threads();
+    println!(
+        "argon2: hashing in-process on {argon2_threads} threads for {ARGON2_SECONDS} s \
+         (the server's parameters)"
+    );
+    let argon2_rate = tokio::task::spawn_blocking(move || {
+        measure_argon2(argon2_threads, Duration::from_secs(ARGON2_SECONDS))
+    })
+    .await
+    .expect("the argon2 measurement panicked");
+    println!("  {argon2_rate:.1} hashes/s");
+    report.rows.push(Row {
+        backend: name.into(),
+        scenario: format!("raw argon2 hashes, in-process ({argon2_threads} threads)"),
+        load: Some((argon2_rate, None, None, None)),
+        rss_kib: None,
+    });
+    let lg = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::stateless(Kind::Login, logins)],
+    )
+    .await;
+    report.push(name, &format!("password login ({logins} conns)"), &lg, 0);
+    cpu.push(lg.cpu_per_request("login"));
+    let login_rate = lg.groups[0].rate();
+    report.notes.push(format!(
+        "{name}: logins {login_rate:.1}/s ÷ raw argon2 {argon2_rate:.1} hashes/s \
+         ({argon2_threads} threads) = {:.0}% (target ≥ 80%)",
+        100.0 * login_rate / argon2_rate
+    ));
+
+    // g) mixed: client_credentials while logins run.
+    let mx = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![
+            Group::stateless(Kind::ClientCredentials, n),
+            Group::stateless(Kind::Login, logins),
+        ],
+    )
+    .await;
+    report.push(name, "mixed: client_credentials", &mx, 0);
+    report.push(
+        name,
+        &format!("mixed: password login ({logins} conns)"),
+        &mx,
+        1,
+    );
+    let mixed_p99 = mx.groups[0].percentile(99.0);
+    report.notes.push(format!(
+        "{name}: client_credentials p99 {} ms with logins vs {} ms without = {:.2}× (target ≤ 2×)",
+        ms(mixed_p99),
+        ms(cc_p99),
+        mixed_p99 as f64 / cc_p99.max(1) as f64
+    ));
+
+    report.notes.push(format!(
+        "{name}: server CPU per request (user+system, measured window): {}",
+        cpu.join(", ")
+    ));
+    drop(server);
+    println!("== {name}: done");
+}

@@ -1,0 +1,301 @@
+//! The scenarios: one request of each kind, and running groups of connections for a fixed time.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use hyper::{header, StatusCode};
+use serde_json::Value;
+
+use crate::{
+    fixture::{code_flow, Fixture, PASSWORD},
+    http::{bodyless, form, tail, Conn},
+    report::ms,
+    server::{cpu_seconds, rss_kib, Server},
+    Settings,
+};
+
+const WARM_UP: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    ClientCredentials,
+    Refresh,
+    AuthorizationCode,
+    Userinfo,
+    Introspect,
+    Login,
+}
+
+/// A set of connections running one kind of request; `tokens` holds each connection's token
+/// (refresh chain or access token), empty for the stateless kinds.
+pub(crate) struct Group {
+    kind: Kind,
+    connections: usize,
+    tokens: Vec<String>,
+}
+
+impl Group {
+    pub(crate) fn stateless(kind: Kind, connections: usize) -> Group {
+        Group {
+            kind,
+            connections,
+            tokens: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with(kind: Kind, tokens: Vec<String>) -> Group {
+        Group {
+            kind,
+            connections: tokens.len(),
+            tokens,
+        }
+    }
+}
+
+/// One request (one full flow for `AuthorizationCode`); `token` is the connection's token.
+async fn step(kind: Kind, conn: &mut Conn, fx: &Fixture, token: &mut String) -> Result<(), String> {
+    let target = &fx.target;
+    match kind {
+        Kind::ClientCredentials => {
+            conn.send(form(
+                target
+                    .post("/oauth/token")
+                    .header(header::AUTHORIZATION, fx.basic.as_str()),
+                &[("grant_type", "client_credentials")],
+            ))
+            .await?
+            .expect(StatusCode::OK, "client_credentials")?;
+        }
+        Kind::Refresh => {
+            let reply = conn
+                .send(form(
+                    target
+                        .post("/oauth/token")
+                        .header(header::AUTHORIZATION, fx.basic.as_str()),
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", token.as_str()),
+                    ],
+                ))
+                .await?
+                .expect(StatusCode::OK, "refresh_token")?;
+            let body = reply.json("refresh_token response")?;
+            *token = body["refresh_token"]
+                .as_str()
+                .ok_or("refresh_token response without a new refresh_token")?
+                .to_string();
+        }
+        Kind::AuthorizationCode => {
+            code_flow(conn, fx, "openid").await?;
+        }
+        Kind::Userinfo => {
+            conn.send(bodyless(
+                target
+                    .get("/oauth/userinfo")
+                    .header(header::AUTHORIZATION, format!("Bearer {token}")),
+            ))
+            .await?
+            .expect(StatusCode::OK, "userinfo")?;
+        }
+        Kind::Introspect => {
+            let reply = conn
+                .send(form(
+                    target
+                        .post("/oauth/introspect")
+                        .header(header::AUTHORIZATION, fx.basic.as_str()),
+                    &[("token", token.as_str())],
+                ))
+                .await?
+                .expect(StatusCode::OK, "introspect")?;
+            if reply.json("introspection")?["active"] != Value::Bool(true) {
+                return Err(format!(
+                    "introspect: token not active: {}",
+                    tail(&reply.text(), 300)
+                ));
+            }
+        }
+        Kind::Login => {
+            conn.send(form(
+                target
+                    .post("/login")
+                    .header(header::COOKIE, fx.csrf_cookie.as_str()),
+                &[
+                    ("email", fx.email.as_str()),
+                    ("password", PASSWORD),
+                    ("csrf_token", fx.csrf_token.as_str()),
+                ],
+            ))
+            .await?
+            .expect(StatusCode::SEE_OTHER, "login")?;
+        }
+    }
+    Ok(())
+}
+
+/// What one group measured.
+pub(crate) struct GroupResult {
+    /// Successful requests that started after the warm-up, latencies in µs, sorted.
+    latencies_us: Vec<u64>,
+    /// Failures over the whole run, warm-up included.
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
+    seconds: f64,
+}
+
+impl GroupResult {
+    pub(crate) fn rate(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.seconds
+    }
+
+    pub(crate) fn percentile(&self, p: f64) -> u64 {
+        if self.latencies_us.is_empty() {
+            return 0;
+        }
+        let rank = (p / 100.0 * (self.latencies_us.len() - 1) as f64).round() as usize;
+        self.latencies_us[rank.min(self.latencies_us.len() - 1)]
+    }
+}
+
+pub(crate) struct ScenarioResult {
+    pub(crate) groups: Vec<GroupResult>,
+    pub(crate) peak_rss_kib: u64,
+    /// Server CPU seconds (user + system) from the end of the warm-up to the end of the run.
+    server_cpu_seconds: f64,
+}
+
+impl ScenarioResult {
+    /// `label X.XX ms`: server CPU time per successful request in the measured window.
+    pub(crate) fn cpu_per_request(&self, label: &str) -> String {
+        let requests: usize = self.groups.iter().map(|g| g.latencies_us.len()).sum();
+        format!(
+            "{label} {:.3} ms",
+            1000.0 * self.server_cpu_seconds / requests.max(1) as f64
+        )
+    }
+}
+
+struct WorkerResult {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+pub(crate) async fn run_scenario(
+    fx: &Arc<Fixture>,
+    server: &Server,
+    settings: &Settings,
+    groups: Vec<Group>,
+) -> ScenarioResult {
+    let label: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{:?}×{}", g.kind, g.connections))
+        .collect();
+    println!("running {} ...", label.join(" + "));
+    let start = Instant::now();
+    let measured_from = start + WARM_UP;
+    let end = measured_from + settings.measure;
+
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop_sampling.clone();
+        let pid = server.pid;
+        tokio::spawn(async move {
+            let mut peak = 0;
+            let mut cpu_from = None;
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                peak = peak.max(rss_kib(pid).unwrap_or(0));
+                if cpu_from.is_none() && Instant::now() >= measured_from {
+                    cpu_from = cpu_seconds(pid);
+                }
+            }
+            let cpu = match (cpu_from, cpu_seconds(pid)) {
+                (Some(from), Some(to)) => to - from,
+                _ => 0.0,
+            };
+            (peak, cpu)
+        })
+    };
+
+    let mut handles = Vec::new();
+    for group in &groups {
+        let mut workers = Vec::with_capacity(group.connections);
+        for i in 0..group.connections {
+            let fx = fx.clone();
+            let kind = group.kind;
+            let mut token = group.tokens.get(i).cloned().unwrap_or_default();
+            workers.push(tokio::spawn(async move {
+                let mut conn = Conn::new(fx.target.addr);
+                let mut out = WorkerResult {
+                    latencies_us: Vec::with_capacity(4096),
+                    errors: 0,
+                    first_error: None,
+                };
+                loop {
+                    let began = Instant::now();
+                    if began >= end {
+                        break;
+                    }
+                    let result = step(kind, &mut conn, &fx, &mut token).await;
+                    match result {
+                        Ok(()) if began >= measured_from => {
+                            out.latencies_us.push(began.elapsed().as_micros() as u64)
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            out.errors += 1;
+                            out.first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                out
+            }));
+        }
+        handles.push(workers);
+    }
+
+    let mut results = Vec::new();
+    for workers in handles {
+        let mut merged = GroupResult {
+            latencies_us: Vec::new(),
+            errors: 0,
+            first_error: None,
+            seconds: settings.measure.as_secs_f64(),
+        };
+        for worker in workers {
+            let w = worker.await.expect("a load worker panicked");
+            merged.latencies_us.extend(w.latencies_us);
+            merged.errors += w.errors;
+            if merged.first_error.is_none() {
+                merged.first_error = w.first_error;
+            }
+        }
+        merged.latencies_us.sort_unstable();
+        results.push(merged);
+    }
+    stop_sampling.store(true, Ordering::Relaxed);
+    let (peak_rss_kib, server_cpu_seconds) = sampler.await.expect("the RSS sampler panicked");
+    for (name, g) in label.iter().zip(&results) {
+        println!(
+            "  {name}: {:.1} req/s, p50 {} ms, p99 {} ms, {} errors",
+            g.rate(),
+            ms(g.percentile(50.0)),
+            ms(g.percentile(99.0)),
+            g.errors
+        );
+        if let Some(e) = &g.first_error {
+            println!("  first failure: {e}");
+        }
+    }
+    ScenarioResult {
+        groups: results,
+        peak_rss_kib,
+        server_cpu_seconds,
+    }
+}
