@@ -22,3 +22,5 @@ pub mod oauth;
 pub mod oidc;
 pub mod server;
 pub mod store;
+#[cfg(test)]
+mod test_support;

@@ -594,3 +594,6 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     }
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests;

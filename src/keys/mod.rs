@@ -241,6 +241,13 @@ fn max_token_lifetime(config: &Config) -> i64 {
         .max(config.id_token_ttl_seconds) as i64
 }
 
+/// A rotation started at `now`: when the next key starts signing, and when the keys it replaces
+/// leave the JWKS (every token they signed has expired by then).
+fn rotation_schedule(config: &Config, now: i64) -> (i64, i64) {
+    let activates_at = now + config.key_activation_delay_seconds as i64;
+    (activates_at, activates_at + max_token_lifetime(config) + 60)
+}
+
 /// Starts a rotation for each algorithm: the next key is published now and signs after the
 /// configured delay; the key it replaces is scheduled to leave the JWKS once its tokens expired.
 pub async fn rotate(
@@ -249,8 +256,7 @@ pub async fn rotate(
     config: &Config,
     now: i64,
 ) -> Result<Vec<SigningKeyRow>, KeyError> {
-    let activates_at = now + config.key_activation_delay_seconds as i64;
-    let expires_at = activates_at + max_token_lifetime(config) + 60;
+    let (activates_at, expires_at) = rotation_schedule(config, now);
     let mut created = Vec::new();
     for alg in Alg::ALL {
         let row = generate_row(keys, alg, now, activates_at)?;
@@ -305,24 +311,31 @@ pub async fn list(store: &Store, now: i64) -> Result<Vec<KeyStatus>, StoreError>
     let current = current_per_alg(&rows, now);
     Ok(rows
         .into_iter()
-        .map(|r| {
-            let state = if current.iter().any(|(_, kid)| *kid == r.kid) {
-                "current"
-            } else if r.activates_at > now {
-                "next"
-            } else if r.expires_at.is_some_and(|e| e <= now) {
-                "expired"
-            } else {
-                "retired"
-            };
-            KeyStatus {
-                kid: r.kid,
-                alg: r.alg,
-                state,
-                created_at: r.created_at,
-                activates_at: r.activates_at,
-                expires_at: r.expires_at,
-            }
+        .map(|r| KeyStatus {
+            state: key_state(&r, &current, now),
+            kid: r.kid,
+            alg: r.alg,
+            created_at: r.created_at,
+            activates_at: r.activates_at,
+            expires_at: r.expires_at,
         })
         .collect())
 }
+
+/// Where a key stands at `now`, given the current key per algorithm ([`current_per_alg`]):
+/// `next` (published, not signing yet), `current`, `retired` (verifying what it signed) or
+/// `expired` (out of the JWKS).
+fn key_state(row: &SigningKeyRow, current: &[(Alg, String)], now: i64) -> &'static str {
+    if current.iter().any(|(_, kid)| *kid == row.kid) {
+        "current"
+    } else if row.activates_at > now {
+        "next"
+    } else if row.expires_at.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "retired"
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -257,3 +257,6 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
         Err(_) => redirect_uri.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -76,6 +76,24 @@ pub async fn verify(
     nonces: &NoncePolicy<'_>,
     now: i64,
 ) -> Result<Proof, DpopError> {
+    let (proof, replay_key) = check_proof(proof, method, url, access_token, nonces, now)?;
+    // Unique per key for the whole window, across every process.
+    if !store::oauth::remember_dpop_jti(store, &replay_key, now + 2 * IAT_WINDOW).await? {
+        return Err(invalid("proof replayed (jti already used)"));
+    }
+    Ok(proof)
+}
+
+/// Every check of [`verify`] but the replay cache: the proof and the key under which its `jti`
+/// must be remembered (unique per key and `jti`).
+pub fn check_proof(
+    proof: &str,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+    nonces: &NoncePolicy<'_>,
+    now: i64,
+) -> Result<(Proof, String), DpopError> {
     if proof.len() > 8192 {
         return Err(invalid("proof too large"));
     }
@@ -149,12 +167,8 @@ pub async fn verify(
             return Err(invalid("ath does not match the access token"));
         }
     }
-    // Unique per key for the whole window, across every process.
-    let key = URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{jkt}:{jti}").as_bytes()));
-    if !store::oauth::remember_dpop_jti(store, &key, now + 2 * IAT_WINDOW).await? {
-        return Err(invalid("proof replayed (jti already used)"));
-    }
-    Ok(Proof { jkt })
+    let replay_key = URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{jkt}:{jti}").as_bytes()));
+    Ok((Proof { jkt }, replay_key))
 }
 
 /// `htu` compared without query and fragment (RFC 9449 §4.3 item 9).
@@ -185,3 +199,6 @@ pub fn thumbprint(jwk: &Value) -> Option<String> {
     };
     Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
 }
+
+#[cfg(test)]
+mod tests;

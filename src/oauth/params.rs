@@ -42,3 +42,6 @@ impl Params {
         self.0.iter().any(|(k, _)| k == name)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,3 +23,6 @@ pub fn verify_s256(challenge: &str, verifier: &str) -> bool {
     let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     constant_time_eq(computed.as_bytes(), challenge.as_bytes())
 }
+
+#[cfg(test)]
+mod tests;

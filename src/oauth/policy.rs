@@ -440,3 +440,6 @@ fn loopback_equal_but_port(registered: &str, presented: &str) -> bool {
         && p.password().is_none()
         && p.fragment().is_none()
 }
+
+#[cfg(test)]
+mod tests;

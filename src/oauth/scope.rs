@@ -49,3 +49,6 @@ pub fn is_scope_token(s: &str) -> bool {
         && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,56 @@
+use super::*;
+
+#[test]
+fn parse_refuses_repeats_and_invalid_utf8() {
+    let cases: &[(&[u8], bool)] = &[
+        (b"", true),
+        (b"a=1&b=2", true),
+        (b"a=1&&b=2&", true),
+        (b"a=%C3%A9", true),
+        (b"a=1&a=2", false),
+        // A repeat is a repeat even when one of the values is empty.
+        (b"a=&a=2", false),
+        (b"a=1&a", false),
+        // Names are compared after decoding.
+        (b"a=1&%61=2", false),
+        // Invalid UTF-8, raw or percent-encoded, in values and in names.
+        (b"a=\xff", false),
+        (b"\xff=1", false),
+        (b"a=%FF", false),
+        (b"%FF=1", false),
+        (b"a=%C3", false),
+        (b"a=%C3%28", false),
+    ];
+    for (raw, ok) in cases {
+        let got = Params::parse(raw);
+        assert_eq!(
+            got.is_ok(),
+            *ok,
+            "{:?}: {got:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+}
+
+#[test]
+fn values_are_form_decoded_and_empty_ones_are_absent() {
+    let p = Params::parse(
+        b"code=a%2Bb+c&state=&redirect_uri=https%3A%2F%2Frp.example%2Fcb&flag&e=%C3%A9",
+    )
+    .unwrap();
+    let cases = [
+        ("code", Some("a+b c"), true),
+        ("redirect_uri", Some("https://rp.example/cb"), true),
+        ("e", Some("é"), true),
+        // Present but empty: absent for `get` (RFC 6749 §3.1), present for `contains`.
+        ("state", None, true),
+        ("flag", None, true),
+        ("missing", None, false),
+        // Names are case-sensitive.
+        ("CODE", None, false),
+    ];
+    for (name, value, contained) in cases {
+        assert_eq!(p.get(name), value, "{name}");
+        assert_eq!(p.contains(name), contained, "{name}");
+    }
+}
