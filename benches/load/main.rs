@@ -21,15 +21,15 @@
 //!   connection on which `logi_bench_<pid>` is created and finally dropped. When PostgreSQL is
 //!   unreachable that backend is skipped with a note.
 
+// A benchmark measures wall time and waits for servers: the clock rule of `clippy.toml` is for
+// the server.
+#![allow(clippy::disallowed_methods)]
+
 mod fixture;
 mod http;
 mod report;
 mod scenarios;
 mod server;
-
-// A benchmark measures wall time and waits for servers: the clock rule of `clippy.toml` is for
-// the server.
-#![allow(clippy::disallowed_methods)]
 
 use std::{
     path::Path,

@@ -150,7 +150,8 @@ pub fn check_proof(
     let iat = claims["iat"]
         .as_i64()
         .ok_or_else(|| invalid("iat missing"))?;
-    if (now - iat).abs() > IAT_WINDOW {
+    // abs_diff: an attacker-chosen `iat` near i64::MIN must not overflow the subtraction.
+    if now.abs_diff(iat) > IAT_WINDOW.unsigned_abs() {
         return Err(invalid("iat is outside the accepted window"));
     }
     match claims["nonce"].as_str() {

@@ -256,6 +256,20 @@ fn iat_must_be_within_the_window_on_both_sides() {
 }
 
 #[test]
+fn an_extreme_iat_is_refused_without_overflow() {
+    let key = Key::new();
+    let outside = refused("iat is outside the accepted window");
+    for iat in [i64::MIN, i64::MIN + 1, i64::MAX, NOW + i64::MIN] {
+        let proof = key.proof(&with(|c| c["iat"] = json!(iat)));
+        assert_eq!(
+            outcome(check(&proof, None, false, NOW)),
+            outside,
+            "iat {iat}"
+        );
+    }
+}
+
+#[test]
 fn ath_is_required_with_an_access_token_and_compared() {
     let key = Key::new();
     let with_ath = |a: String| with(|c| c["ath"] = json!(a));
