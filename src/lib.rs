@@ -1,14 +1,25 @@
 //! logi: an OAuth 2.0 / OpenID Connect authorization server.
 //!
-//! Module map (see `../shared/STYLE.md` for the reasoning):
+//! The modules are layers, each importing only the ones before it (`docs/architecture.md`;
+//! `tests/it/architecture.rs` checks it):
+//! - [`clock`]: the only reader of the system time; handlers read `AppState::clock`.
 //! - [`config`]: file + `LOGI_*` environment configuration, validated once at start.
 //! - [`crypto`]: server keys derived from the master key, secret hashing, randomness.
-//! - [`store`]: the one query layer over PostgreSQL and SQLite (why one layer: see its docs).
-//! - [`accounts`]: end users, argon2 passwords, sessions, login throttling.
+//! - [`clients`]: what a client is (type, authentication method) as data; no rules.
+//! - [`store`]: the one query layer over PostgreSQL and SQLite, and the only place that opens a
+//!   transaction; the caches and how every process hears of a change ([`store::cache`]).
+//! - [`keys`]: signing keys, encrypted at rest, published before they sign.
+//! - [`accounts`]: end users, argon2 passwords, sessions, login throttling, claims.
+//! - [`oauth`]: the protocol, without HTTP types; [`oauth::policy`] holds every
+//!   public-vs-confidential rule.
+//! - [`oidc`]: discovery and userinfo on top of the OAuth core.
 //! - [`developer`]: developer tokens and application registration.
-//! - [`oauth`]: the protocol; [`oauth::policy`] holds every public-vs-confidential rule.
 //! - [`http`]: axum routers, extractors, error rendering; the only module that knows HTTP.
 //! - [`server`]: wiring used by `main.rs` and by the integration tests.
+//!
+//! Deviation from `STYLE.md`'s sketch: `AppState` lives in `http` (it is what handlers take), and
+//! the client kinds live in the leaf `clients` so that the store can load them without
+//! depending on the protocol.
 
 pub mod accounts;
 pub mod clients;
