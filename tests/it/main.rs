@@ -13,6 +13,7 @@ mod cli;
 mod console;
 mod developer_api;
 mod device_flow;
+mod fuzz;
 mod multi_process;
 mod oauth2_client;
 mod oauth_flow;
