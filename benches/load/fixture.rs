@@ -11,7 +11,8 @@ use hyper::{header, Request, StatusCode};
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::http::{bodyless, form, form_value, json_body, urlencode, Body, Conn, Target};
+use crate::helpers::form_value;
+use crate::http::{bodyless, form, json_body, urlencode, Body, Conn, Target};
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const REDIRECT_URI: &str = "https://rp.example/cb";

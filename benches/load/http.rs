@@ -196,19 +196,6 @@ pub(crate) fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// The `value` of the form input named `name` in an HTML page (as in tests/common).
-pub(crate) fn form_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&amp;", "&")
-            .replace("&#x2f;", "/")
-            .replace("&#x3d;", "="),
-    )
-}
-
 /// The last `max` bytes of `s` (on a character boundary).
 pub(crate) fn tail(s: &str, max: usize) -> &str {
     let mut start = s.len().saturating_sub(max);

@@ -26,6 +26,8 @@
 #![allow(clippy::disallowed_methods)]
 
 mod fixture;
+#[path = "../../tests/support/helpers.rs"]
+mod helpers;
 mod http;
 mod report;
 mod scenarios;

@@ -205,7 +205,7 @@ impl PgDatabase {
         let _ = conn.close().await;
         Ok(PgDatabase {
             admin_url: admin_url.to_string(),
-            url: with_database(admin_url, &name),
+            url: crate::helpers::with_database(admin_url, &name),
             name,
             version,
         })
@@ -240,19 +240,6 @@ impl Drop for PgDatabase {
             Err(_) => eprintln!("could not drop database {}: thread panicked", self.name),
         }
     }
-}
-
-/// `postgres://host/db?x` → `postgres://host/{name}?x`.
-fn with_database(url: &str, name: &str) -> String {
-    let (head, query) = url
-        .split_once('?')
-        .map(|(h, q)| (h, format!("?{q}")))
-        .unwrap_or((url, String::new()));
-    let base = match head.rsplit_once('/') {
-        Some((b, _)) if b.contains("//") && !b.ends_with('/') => b.to_string(),
-        _ => head.trim_end_matches('/').to_string(),
-    };
-    format!("{base}/{name}{query}")
 }
 
 /// The SQLite library version linked by sqlx, which is the one the server uses.

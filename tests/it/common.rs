@@ -11,6 +11,8 @@ use reqwest::{redirect, Client, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
+pub use crate::helpers::{form_value, with_database};
+
 pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
@@ -30,19 +32,6 @@ pub fn backend_url() -> Option<String> {
     std::env::var("LOGI_TEST_DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"))
-}
-
-/// `postgres://host/db?x` → (`postgres://host/{name}?x`)
-fn with_database(url: &str, name: &str) -> String {
-    let (head, query) = url
-        .split_once('?')
-        .map(|(h, q)| (h, format!("?{q}")))
-        .unwrap_or((url, String::new()));
-    let base = match head.rsplit_once('/') {
-        Some((b, _)) if b.contains("//") && !b.ends_with('/') => b.to_string(),
-        _ => head.trim_end_matches('/').to_string(),
-    };
-    format!("{base}/{name}{query}")
 }
 
 impl TestApp {
@@ -276,19 +265,6 @@ impl Drop for TestApp {
             .join();
         }
     }
-}
-
-/// The `value` of the form input named `name` in an HTML page.
-pub fn form_value(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&amp;", "&")
-            .replace("&#x2f;", "/")
-            .replace("&#x3d;", "="),
-    )
 }
 
 pub fn unique_email(prefix: &str) -> String {

@@ -6,6 +6,8 @@
 
 #[allow(dead_code)]
 mod common;
+#[path = "../support/helpers.rs"]
+mod helpers;
 
 mod accounts;
 mod architecture;
