@@ -15,6 +15,7 @@ mod cli;
 mod console;
 mod developer_api;
 mod device_flow;
+mod faults;
 mod fuzz;
 mod multi_process;
 mod oauth2_client;
