@@ -26,6 +26,7 @@ pub struct MetadataInput {
     pub token_endpoint_auth_method: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
     pub dpop_bound_access_tokens: Option<bool>,
+    pub allowed_cors_origins: Option<Vec<String>>,
 }
 
 const MAX_REDIRECT_URIS: usize = 20;
@@ -65,6 +66,8 @@ pub fn register(
             .id_token_signed_response_alg
             .unwrap_or_else(|| "RS256".into()),
         dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
+        allowed_cors_origins: input.allowed_cors_origins,
+        cors_origins: Vec::new(),
         created_at: now,
         updated_at: now,
     };
@@ -112,6 +115,9 @@ pub fn apply_patch(
     }
     if let Some(v) = input.dpop_bound_access_tokens {
         next.dpop_bound_access_tokens = v;
+    }
+    if let Some(v) = input.allowed_cors_origins {
+        next.allowed_cors_origins = Some(v);
     }
     next.updated_at = now;
     validate(next)
@@ -215,6 +221,17 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
         return Err(bad("at most 50 scopes".into()));
     }
     app.scope = scopes.join(" ");
+
+    if let Some(list) = app.allowed_cors_origins.as_mut() {
+        dedup(list);
+    }
+    let client_type = app.auth.client_type();
+    policy::check_cors_origins(client_type, app.allowed_cors_origins.as_deref())?;
+    app.cors_origins = policy::cors_origins(
+        client_type,
+        app.allowed_cors_origins.as_deref(),
+        &app.redirect_uris,
+    );
 
     // The algorithms logi has signing keys for, as discovery advertises them.
     if Alg::parse(&app.id_token_signed_response_alg).is_none() {

@@ -110,6 +110,8 @@ async fn create(
         redirect_uris: Some(words(params.get("redirect_uris")).unwrap_or_default()),
         grant_types: words(params.get("grant_types")),
         scope: params.get("scope").map(String::from),
+        // Left empty, the default applies (the origins of the redirect URIs).
+        allowed_cors_origins: words(params.get("allowed_cors_origins")).filter(|v| !v.is_empty()),
         ..MetadataInput::default()
     };
     let registered = match apps::register(input, &user.id, &state.keys, state.clock.now()) {

@@ -209,6 +209,8 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
         "scope": app.scope,
         "id_token_signed_response_alg": app.id_token_signed_response_alg,
         "dpop_bound_access_tokens": app.dpop_bound_access_tokens,
+        // The effective list: as registered, or derived from the redirect URIs.
+        "allowed_cors_origins": app.cors_origins,
         "created_at": app.created_at,
         "updated_at": app.updated_at,
     });

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod console;
+pub mod cors;
 pub mod developer_api;
 pub mod device;
 pub mod error;

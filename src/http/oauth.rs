@@ -4,6 +4,7 @@ use axum::{
     body::Bytes,
     extract::State,
     http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
+    middleware,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Json, Router,
@@ -12,6 +13,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use minijinja::context;
 
 use super::{
+    cors::{self, CorsClient},
     error::{no_store, ApiError, PageError},
     extract::Params,
     forms::{CsrfForm, CurrentUser},
@@ -39,11 +41,24 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth/authorize", get(authorize_get).post(authorize_post))
         .route("/oauth/consent", post(consent))
-        .route("/oauth/token", post(token))
-        .route("/oauth/revoke", post(revoke))
+        .route(
+            "/oauth/token",
+            post(token)
+                .options(cors::preflight_post)
+                .layer(middleware::from_fn(cors::for_client)),
+        )
+        .route(
+            "/oauth/revoke",
+            post(revoke)
+                .options(cors::preflight_post)
+                .layer(middleware::from_fn(cors::for_client)),
+        )
         .route("/oauth/introspect", post(introspect))
         .route("/oauth/device_authorization", post(device_authorization))
-        .route("/oauth/jwks", get(jwks))
+        .route(
+            "/oauth/jwks",
+            get(jwks).layer(middleware::from_fn(cors::any_origin)),
+        )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,9 +439,10 @@ async fn client_request(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
+    cors: &CorsClient,
 ) -> Result<(std::sync::Arc<store::applications::Application>, Params), ApiError> {
     let params = super::extract::form_params(headers, body)?;
-    let app = authenticate_client(state, headers, &params).await?;
+    let app = authenticate_client(state, headers, &params, cors).await?;
     Ok((app, params))
 }
 
@@ -435,6 +451,7 @@ async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    cors: &CorsClient,
 ) -> Result<std::sync::Arc<store::applications::Application>, ApiError> {
     let creds = PresentedCredentials {
         basic: basic_credentials(headers)?,
@@ -448,6 +465,8 @@ async fn authenticate_client(
         .ok_or_else(|| {
             OAuthError::invalid_client("unknown client").with_basic_challenge(tried_basic)
         })?;
+    // The request is for this client from here on, even when its authentication fails.
+    cors.set(&app.cors_origins);
     policy::authenticate_client(&app, &creds, &state.keys)?;
     Ok(app)
 }
@@ -455,9 +474,10 @@ async fn authenticate_client(
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
+    cors: CorsClient,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (app, params) = client_request(&state, &headers, &body).await?;
+    let (app, params) = client_request(&state, &headers, &body, &cors).await?;
     let request = TokenRequest::parse(&params)?;
     policy::check_grant_allowed(&app, request.grant_type())?;
     let t = state.clock.now();
@@ -545,9 +565,10 @@ async fn dpop_proof(
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    cors: CorsClient,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (app, params) = client_request(&state, &headers, &body).await?;
+    let (app, params) = client_request(&state, &headers, &body, &cors).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -561,7 +582,8 @@ async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (app, params) = client_request(&state, &headers, &body).await?;
+    // No CORS here: a browser never introspects or starts a device flow.
+    let (app, params) = client_request(&state, &headers, &body, &CorsClient::default()).await?;
     policy::may_introspect(&app)?;
     let token = params
         .get("token")
@@ -577,7 +599,8 @@ async fn device_authorization(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (app, params) = client_request(&state, &headers, &body).await?;
+    // No CORS here: a browser never introspects or starts a device flow.
+    let (app, params) = client_request(&state, &headers, &body, &CorsClient::default()).await?;
     let ctx = context(&state, state.clock.now(), None);
     let answer = grants::device_code::authorize_device(&ctx, &app, params.get("scope")).await?;
     Ok(no_store(Json(answer).into_response()))

@@ -4,6 +4,7 @@ use axum::{
     body::Bytes,
     extract::State,
     http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    middleware,
     response::{IntoResponse, Redirect, Response},
     routing::get,
     Json, Router,
@@ -11,6 +12,7 @@ use axum::{
 use minijinja::context;
 
 use super::{
+    cors::{self, CorsClient},
     error::{no_store, PageError},
     extract::{self, Params},
     forms::CurrentUser,
@@ -30,12 +32,21 @@ use crate::{
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/openid-configuration", get(discovery_document))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery_document).layer(middleware::from_fn(cors::any_origin)),
+        )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(discovery_document),
+            get(discovery_document).layer(middleware::from_fn(cors::any_origin)),
         )
-        .route("/oauth/userinfo", get(userinfo).post(userinfo))
+        .route(
+            "/oauth/userinfo",
+            get(userinfo)
+                .post(userinfo)
+                .options(cors::preflight_get_post)
+                .layer(middleware::from_fn(cors::for_client)),
+        )
         .route("/oauth/logout", get(logout).post(logout))
 }
 
@@ -82,7 +93,12 @@ fn bearer_error(e: BearerError, scheme: &str) -> Response {
     r
 }
 
-async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+async fn userinfo(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    cors: CorsClient,
+) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -140,6 +156,14 @@ async fn userinfo(State(state): State<AppState>, method: Method, headers: Header
             &request,
         )
         .await?;
+        if cors.wanted() {
+            // The access token's client decides which origins may read the answer.
+            if let Some(app) =
+                store::applications::by_client_id(&state.store, &claims.claims.client_id).await?
+            {
+                cors.set(&app.cors_origins);
+            }
+        }
         userinfo::claims_for(&claims)
     }
     .await;

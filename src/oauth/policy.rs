@@ -240,6 +240,79 @@ pub fn check_post_logout_redirect_uri(
     check_redirect_uri(client_type, uri)
 }
 
+/// Policy row "CORS" (SPEC "Browser applications (CORS)"): only a public client runs in a
+/// browser without a backend, so only a public client may list `allowed_cors_origins`. Each
+/// entry is an origin, `scheme://host[:port]` exactly as browsers send it: `https`, or `http`
+/// on a loopback host.
+pub fn check_cors_origins(
+    client_type: ClientType,
+    origins: Option<&[String]>,
+) -> Result<(), MetadataError> {
+    let bad = |m: String| MetadataError::InvalidClientMetadata(m);
+    let Some(origins) = origins else {
+        return Ok(());
+    };
+    if client_type == ClientType::Confidential && !origins.is_empty() {
+        return Err(bad(
+            "allowed_cors_origins is for public clients: a confidential client calls logi from its backend"
+                .into(),
+        ));
+    }
+    if origins.len() > 20 {
+        return Err(bad("at most 20 allowed_cors_origins".into()));
+    }
+    for o in origins {
+        if canonical_origin(o).as_deref() != Some(o.as_str()) {
+            return Err(bad(format!(
+                "allowed_cors_origins: `{o}` is not an origin (scheme://host[:port], https or loopback http, nothing after the host)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The origins a client's browser code may call logi from: none for a confidential client; the
+/// registered list, or by default the origins of its `https` and loopback `http` redirect URIs.
+pub fn cors_origins(
+    client_type: ClientType,
+    registered: Option<&[String]>,
+    redirect_uris: &[String],
+) -> Vec<String> {
+    if client_type == ClientType::Confidential {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = match registered {
+        Some(list) => list.to_vec(),
+        None => redirect_uris
+            .iter()
+            .filter_map(|uri| {
+                let url = url::Url::parse(uri).ok()?;
+                canonical_origin(url.origin().ascii_serialization().as_str())
+            })
+            .collect(),
+    };
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// `s` when it is an origin in the exact form a browser sends in `Origin`, with an allowed
+/// scheme; `None` otherwise.
+fn canonical_origin(s: &str) -> Option<String> {
+    let url = url::Url::parse(s).ok()?;
+    let origin = url.origin();
+    if !origin.is_tuple() {
+        return None;
+    }
+    let allowed = match url.scheme() {
+        "https" => true,
+        "http" => url.host_str().is_some_and(is_loopback_host),
+        _ => false,
+    };
+    let serialized = origin.ascii_serialization();
+    (allowed && serialized == s).then_some(serialized)
+}
+
 // ---------------------------------------------------------------------------------------------
 // At the endpoints
 // ---------------------------------------------------------------------------------------------

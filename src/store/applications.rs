@@ -22,6 +22,11 @@ pub struct Application {
     pub scope: String,
     pub id_token_signed_response_alg: String,
     pub dpop_bound_access_tokens: bool,
+    /// `allowed_cors_origins` as registered; `None` means the default (see `cors_origins`).
+    pub allowed_cors_origins: Option<Vec<String>>,
+    /// The origins the browser may call logi from for this client, as the policy derived them
+    /// when the application was last written.
+    pub cors_origins: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -41,6 +46,8 @@ struct Row {
     scope: String,
     id_token_signed_response_alg: String,
     dpop_bound_access_tokens: i64,
+    allowed_cors_origins: Option<String>,
+    cors_origins: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -60,6 +67,12 @@ impl TryFrom<Row> for Application {
             post_logout_redirect_uris: from_json_list(&r.post_logout_redirect_uris)?,
             grant_types: from_json_list(&r.grant_types)?,
             dpop_bound_access_tokens: r.dpop_bound_access_tokens != 0,
+            allowed_cors_origins: r
+                .allowed_cors_origins
+                .as_deref()
+                .map(from_json_list)
+                .transpose()?,
+            cors_origins: from_json_list(&r.cors_origins)?,
             id: r.id,
             client_id: r.client_id,
             owner_id: r.owner_id,
@@ -77,7 +90,8 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
         "INSERT INTO applications (id, client_id, owner_id, client_name, client_type, \
          token_endpoint_auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scope, id_token_signed_response_alg, dpop_bound_access_tokens, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         updated_at, allowed_cors_origins, cors_origins) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&a.id)
     .bind(&a.client_id)
@@ -94,6 +108,8 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(a.dpop_bound_access_tokens as i64)
     .bind(a.created_at)
     .bind(a.updated_at)
+    .bind(a.allowed_cors_origins.as_deref().map(to_json_list))
+    .bind(to_json_list(&a.cors_origins))
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;
@@ -106,7 +122,8 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE applications SET client_name = $2, token_endpoint_auth_method = $3, \
          redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scope = $7, \
-         id_token_signed_response_alg = $8, dpop_bound_access_tokens = $9, updated_at = $10 \
+         id_token_signed_response_alg = $8, dpop_bound_access_tokens = $9, updated_at = $10, \
+         allowed_cors_origins = $12, cors_origins = $13 \
          WHERE id = $1 AND owner_id = $11",
     )
     .bind(&a.id)
@@ -120,6 +137,8 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     .bind(a.dpop_bound_access_tokens as i64)
     .bind(a.updated_at)
     .bind(&a.owner_id)
+    .bind(a.allowed_cors_origins.as_deref().map(to_json_list))
+    .bind(to_json_list(&a.cors_origins))
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;
@@ -207,4 +226,24 @@ pub async fn by_id(store: &Store, id: &str) -> Result<Option<Application>> {
         .fetch_optional(&store.pool)
         .await?;
     row.map(Application::try_from).transpose()
+}
+
+/// Every origin some application allows (for CORS preflights, which name no client), from the
+/// cache when possible: any change to an application forgets it in every process.
+pub async fn allowed_origins(store: &Store) -> Result<Arc<std::collections::HashSet<String>>> {
+    if let Some(set) = store.caches.origins() {
+        return Ok(set);
+    }
+    let generation = store.caches.generation();
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT cors_origins FROM applications WHERE cors_origins <> '[]'")
+            .fetch_all(&store.pool)
+            .await?;
+    let mut set = std::collections::HashSet::new();
+    for (list,) in rows {
+        set.extend(from_json_list(&list)?);
+    }
+    let set = Arc::new(set);
+    store.caches.remember_origins(set.clone(), generation);
+    Ok(set)
 }

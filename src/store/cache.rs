@@ -3,7 +3,8 @@
 //! **What is cached.** Two maps, read on every hot request:
 //! - applications by `client_id` (the token endpoint authenticates a client on every request);
 //! - unrevoked grants → their user (userinfo, introspection and ID tokens on refresh answer "is
-//!   this grant still alive, and whose is it?" without a query).
+//!   this grant still alive, and whose is it?" without a query);
+//! - the set of origins some application allows (CORS preflights name no client).
 //!
 //! Entries have no time-to-live: they stay until a change removes them, or until a map reaches
 //! [`MAX_ENTRIES`] and starts over.
@@ -30,7 +31,7 @@
 //! that `remember*` checks.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicI64, Ordering},
         Arc, RwLock,
@@ -128,10 +129,12 @@ impl<V> Default for Map<V> {
     }
 }
 
-/// The caches of one process: applications `A` by `client_id`, unrevoked grants → user `U`.
+/// The caches of one process: applications `A` by `client_id`, unrevoked grants → user `U`, and
+/// the set of origins some application allows.
 #[derive(Debug)]
 pub struct Caches<A, U> {
     applications: Map<Arc<A>>,
+    origins: RwLock<Option<Arc<HashSet<String>>>>,
     grants: Map<Arc<U>>,
     /// The `change_log` versions this process has seen.
     applications_version: AtomicI64,
@@ -145,6 +148,7 @@ impl<A, U> Default for Caches<A, U> {
     fn default() -> Self {
         Caches {
             applications: Map::default(),
+            origins: RwLock::new(None),
             grants: Map::default(),
             applications_version: AtomicI64::new(0),
             grants_version: AtomicI64::new(0),
@@ -169,6 +173,18 @@ impl<A, U: CachedUser> Caches<A, U> {
         }
     }
 
+    pub fn origins(&self) -> Option<Arc<HashSet<String>>> {
+        self.origins.read().ok()?.clone()
+    }
+
+    pub fn remember_origins(&self, origins: Arc<HashSet<String>>, generation: i64) {
+        if self.generation() == generation {
+            if let Ok(mut slot) = self.origins.write() {
+                *slot = Some(origins);
+            }
+        }
+    }
+
     pub fn grant_user(&self, grant_id: &str) -> Option<Arc<U>> {
         self.grants.get(grant_id)
     }
@@ -190,6 +206,10 @@ impl<A, U: CachedUser> Caches<A, U> {
             Change::Applications => {
                 self.applications.clear();
                 self.grants.clear();
+                match self.origins.write() {
+                    Ok(mut slot) => *slot = None,
+                    Err(poisoned) => *poisoned.into_inner() = None,
+                }
             }
             Change::GrantRevoked(id) => self.grants.retain(|grant, _| grant.as_str() != id),
             Change::User(id) => self.grants.retain(|_, user| user.user_id() != id),

@@ -13,6 +13,7 @@ mod accounts;
 mod architecture;
 mod cli;
 mod console;
+mod cors;
 mod developer_api;
 mod device_flow;
 mod faults;

@@ -18,6 +18,8 @@ fn app(auth: ClientAuth, grants: &[&str]) -> Application {
         scope: "openid profile".into(),
         id_token_signed_response_alg: "RS256".into(),
         dpop_bound_access_tokens: false,
+        allowed_cors_origins: None,
+        cors_origins: vec![],
         created_at: 0,
         updated_at: 0,
     }
@@ -719,4 +721,74 @@ fn only_confidential_clients_introspect() {
         let a = app(auth, &[GRANT_AUTHORIZATION_CODE]);
         assert_eq!(code(may_introspect(&a)), expected, "{:?}", a.auth);
     }
+}
+
+#[test]
+fn cors_origins_are_for_public_clients_and_must_be_origins() {
+    use ClientType::{Confidential, Public};
+    let cases: &[(ClientType, &[&str], bool)] = &[
+        (Public, &["https://spa.example"], true),
+        (Public, &["https://spa.example:8443"], true),
+        (
+            Public,
+            &[
+                "http://127.0.0.1:5173",
+                "http://localhost:3000",
+                "http://[::1]:8080",
+            ],
+            true,
+        ),
+        (Public, &[], true),
+        (Confidential, &[], true),
+        // A confidential client calls logi from its backend.
+        (Confidential, &["https://rp.example"], false),
+        // Not origins in the exact form browsers send.
+        (Public, &["https://spa.example/"], false),
+        (Public, &["https://spa.example/app"], false),
+        (Public, &["https://spa.example?x"], false),
+        (Public, &["https://SPA.example"], false),
+        (Public, &["https://spa.example:443"], false),
+        (Public, &["*"], false),
+        (Public, &["null"], false),
+        (Public, &["spa.example"], false),
+        // Plain http only on loopback; no other schemes.
+        (Public, &["http://spa.example"], false),
+        (Public, &["com.example.app://cb"], false),
+        (Public, &["file://"], false),
+    ];
+    for (client_type, origins, ok) in cases {
+        let list = strings(origins);
+        let got = check_cors_origins(*client_type, Some(&list));
+        assert_eq!(got.is_ok(), *ok, "{client_type:?} {origins:?}: {got:?}");
+    }
+    let too_many: Vec<String> = (0..21).map(|i| format!("https://a{i}.example")).collect();
+    assert!(check_cors_origins(Public, Some(&too_many)).is_err());
+    assert!(check_cors_origins(Confidential, None).is_ok());
+}
+
+#[test]
+fn the_default_cors_origins_come_from_https_and_loopback_redirect_uris() {
+    let redirects = strings(&[
+        "https://spa.example/callback",
+        "https://spa.example/other",
+        "http://127.0.0.1:5173/cb",
+        "com.example.app:/cb",
+        "https://www.example:8443/cb?x=1",
+    ]);
+    assert_eq!(
+        cors_origins(ClientType::Public, None, &redirects),
+        strings(&[
+            "http://127.0.0.1:5173",
+            "https://spa.example",
+            "https://www.example:8443"
+        ])
+    );
+    let registered = strings(&["https://b.example", "https://a.example"]);
+    assert_eq!(
+        cors_origins(ClientType::Public, Some(&registered), &redirects),
+        strings(&["https://a.example", "https://b.example"]),
+        "a registered list replaces the default"
+    );
+    assert!(cors_origins(ClientType::Confidential, None, &redirects).is_empty());
+    assert!(cors_origins(ClientType::Public, Some(&[]), &redirects).is_empty());
 }
