@@ -9,6 +9,7 @@ mod common;
 
 mod accounts;
 mod architecture;
+mod authn_hardening;
 mod cli;
 mod console;
 mod developer_api;
