@@ -282,3 +282,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     #[allow(deprecated)]
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
+
+#[cfg(test)]
+mod tests;

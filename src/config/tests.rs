@@ -42,8 +42,10 @@ fn ip_nets_parse_and_match() {
 
 #[test]
 fn trusted_proxies_are_validated() {
-    let mut c = Config::default();
-    c.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into()];
+    let mut c = Config {
+        trusted_proxies: vec!["10.0.0.0/8".into(), "::1".into()],
+        ..Config::default()
+    };
     assert!(c.validate().is_ok());
     c.trusted_proxies.push("proxy.example".into());
     assert!(matches!(
