@@ -2,7 +2,11 @@
 //! directory, optional), then the file named by `LOGI_CONFIG`, then `LOGI_*` environment
 //! variables. Validated once at start; an invalid value is reported with the key that holds it.
 
-use std::{fmt, net::SocketAddr, path::PathBuf};
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+};
 
 use figment::{
     providers::{Env, Format, Serialized, Toml},
@@ -67,9 +71,14 @@ pub struct Config {
     pub login_max_failures_per_ip: u32,
     /// How long a lock lasts, and how long a run of failures is remembered.
     pub login_lockout_seconds: u64,
-    /// Header holding the client IP when logi runs behind a reverse proxy
-    /// (e.g. `x-forwarded-for`, the left-most address is used). Empty: the TCP peer address.
+    /// Header holding the client IP when logi runs behind a reverse proxy (e.g.
+    /// `x-forwarded-for`). Empty: the TCP peer address. The header counts only when the TCP peer
+    /// is in `trusted_proxies`; the client is then the right-most address not in that list.
     pub client_ip_header: String,
+    /// Reverse proxies whose `client_ip_header` is believed: IP addresses or CIDR blocks.
+    pub trusted_proxies: Vec<String>,
+    /// Signups accepted from one client IP per hour; 0 turns the limit off.
+    pub signup_max_per_ip_per_hour: u32,
     pub max_body_bytes: usize,
     pub request_timeout_seconds: u64,
     /// `pretty` or `json`.
@@ -101,6 +110,8 @@ impl Default for Config {
             login_max_failures_per_ip: 100,
             login_lockout_seconds: 300,
             client_ip_header: String::new(),
+            trusted_proxies: Vec::new(),
+            signup_max_per_ip_per_hour: 20,
             max_body_bytes: 64 * 1024,
             request_timeout_seconds: 30,
             log_format: "pretty".into(),
@@ -212,6 +223,14 @@ impl Config {
         if self.login_max_failures_per_ip == 0 {
             return Err(invalid("login_max_failures_per_ip", "must be at least 1"));
         }
+        for entry in &self.trusted_proxies {
+            if IpNet::parse(entry).is_none() {
+                return Err(invalid(
+                    "trusted_proxies",
+                    format!("{entry:?} is not an IP address or CIDR block"),
+                ));
+            }
+        }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));
         }
@@ -234,6 +253,13 @@ impl Config {
                 ));
             }
         }
+        if !self.client_ip_header.is_empty() && self.trusted_proxies.is_empty() {
+            out.push(format!(
+                "client_ip_header is {:?} but trusted_proxies is empty: the header is ignored and \
+                 the TCP peer is the client IP",
+                self.client_ip_header
+            ));
+        }
         if self.key_activation_delay_seconds < self.jwks_max_age_seconds {
             out.push(
                 "key_activation_delay_seconds is shorter than jwks_max_age_seconds: relying \
@@ -248,8 +274,65 @@ impl Config {
     pub fn issuer_is_https(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+
+    /// Whether `ip` is one of `trusted_proxies`.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|e| IpNet::parse(e))
+            .any(|net| net.contains(ip))
+    }
+}
+
+/// An IP address or CIDR block (`10.0.0.0/8`, `::1`, `fd00::/8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(s: &str) -> Option<IpNet> {
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().ok()?;
+        let addr = addr.to_canonical();
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+        };
+        (prefix <= bits).then_some(IpNet { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let mask = |bits: u32, width: u32| -> u128 {
+            if bits == 0 {
+                0
+            } else {
+                (u128::MAX << (width - bits)) & (u128::MAX >> (128 - width))
+            }
+        };
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let m = mask(self.prefix.into(), 32);
+                (u128::from(u32::from(net)) & m) == (u128::from(u32::from(ip)) & m)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let m = mask(self.prefix.into(), 128);
+                (u128::from(net) & m) == (u128::from(ip) & m)
+            }
+            _ => false,
+        }
+    }
 }
 
 fn is_loopback_host(host: &str) -> bool {
     matches!(host, "127.0.0.1" | "[::1]" | "localhost")
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,6 +23,8 @@ pub struct ServerKeys {
     dpop_nonce: hmac::Key,
     /// AES-256-GCM key for private signing keys at rest.
     key_encryption: aead::LessSafeKey,
+    /// AES-256-GCM key for authorization requests that travel with the login redirect.
+    pending_request: aead::LessSafeKey,
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -80,6 +82,10 @@ impl ServerKeys {
                 aead::UnboundKey::new(&aead::AES_256_GCM, &derive(b"signing-key-encryption"))
                     .expect("32-byte AES key"),
             ),
+            pending_request: aead::LessSafeKey::new(
+                aead::UnboundKey::new(&aead::AES_256_GCM, &derive(b"pending-authorization"))
+                    .expect("32-byte AES key"),
+            ),
         }
     }
 
@@ -112,43 +118,91 @@ impl ServerKeys {
         };
         hmac::verify(&self.csrf, cookie_value.as_bytes(), &tag).is_ok()
     }
+
+    /// CSRF form token bound to a session: an HMAC over the hash of its cookie value, so a
+    /// token from before sign-in, or from another session, does not match.
+    pub fn csrf_session_token(&self, session_cookie_value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(
+            hmac::sign(&self.csrf, &Self::session_csrf_input(session_cookie_value)).as_ref(),
+        )
+    }
+
+    pub fn verify_csrf_session(&self, session_cookie_value: &str, form_token: &str) -> bool {
+        let Some(tag) = decode_any_base64(form_token) else {
+            return false;
+        };
+        hmac::verify(
+            &self.csrf,
+            &Self::session_csrf_input(session_cookie_value),
+            &tag,
+        )
+        .is_ok()
+    }
+
+    /// `session\0` + SHA-256 of the cookie value: never equal to a CSRF cookie value (which
+    /// holds no NUL), so the two kinds of token cannot stand in for each other.
+    fn session_csrf_input(session_cookie_value: &str) -> Vec<u8> {
+        let mut input = b"session\0".to_vec();
+        input.extend_from_slice(sha256_b64(session_cookie_value).as_bytes());
+        input
+    }
+
+    /// Seals an authorization request for the login redirect (AES-256-GCM, random nonce).
+    pub fn seal_pending_request(&self, plain: &[u8]) -> String {
+        seal(&self.pending_request, PENDING_AAD, plain)
+    }
+
+    /// Opens what [`seal_pending_request`](Self::seal_pending_request) produced; `None` when it
+    /// was altered or sealed under another master key.
+    pub fn open_pending_request(&self, sealed: &str) -> Option<Vec<u8>> {
+        open(&self.pending_request, PENDING_AAD, sealed)
+    }
+}
+
+const PENDING_AAD: &str = "logi pending authorization request v1";
+
+/// AES-256-GCM with a random 96-bit nonce: base64url(nonce || ciphertext || tag).
+fn seal(key: &aead::LessSafeKey, label: &str, plain: &[u8]) -> String {
+    let nonce_bytes = random_bytes(aead::NONCE_LEN);
+    let mut nonce = [0u8; aead::NONCE_LEN];
+    nonce.copy_from_slice(&nonce_bytes);
+    let mut data = plain.to_vec();
+    // Sealing only fails for inputs larger than GCM allows (64 GiB).
+    key.seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(nonce),
+        aead::Aad::from(label.as_bytes()),
+        &mut data,
+    )
+    .expect("AES-GCM seal");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&data);
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+fn open(key: &aead::LessSafeKey, label: &str, sealed: &str) -> Option<Vec<u8>> {
+    let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    if raw.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
+        return None;
+    }
+    let (nonce, rest) = raw.split_at(aead::NONCE_LEN);
+    let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut data = rest.to_vec();
+    let plain = key
+        .open_in_place(nonce, aead::Aad::from(label.as_bytes()), &mut data)
+        .ok()?;
+    Some(plain.to_vec())
 }
 
 impl ServerKeys {
     /// Encrypts `plain` (a private key) with AES-256-GCM; `label` (the key id) is bound as AAD.
     pub fn encrypt(&self, label: &str, plain: &[u8]) -> String {
-        let nonce_bytes = random_bytes(aead::NONCE_LEN);
-        let mut nonce = [0u8; aead::NONCE_LEN];
-        nonce.copy_from_slice(&nonce_bytes);
-        let mut data = plain.to_vec();
-        // Sealing only fails for inputs larger than GCM allows; private keys are tiny.
-        self.key_encryption
-            .seal_in_place_append_tag(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(label.as_bytes()),
-                &mut data,
-            )
-            .expect("AES-GCM seal");
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
-        URL_SAFE_NO_PAD.encode(out)
+        seal(&self.key_encryption, label, plain)
     }
 
     /// Decrypts what [`encrypt`](Self::encrypt) produced; `None` when the data or the master
     /// key is wrong.
     pub fn decrypt(&self, label: &str, sealed: &str) -> Option<Vec<u8>> {
-        let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-        if raw.len() < aead::NONCE_LEN + aead::AES_256_GCM.tag_len() {
-            return None;
-        }
-        let (nonce, rest) = raw.split_at(aead::NONCE_LEN);
-        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut data = rest.to_vec();
-        let plain = self
-            .key_encryption
-            .open_in_place(nonce, aead::Aad::from(label.as_bytes()), &mut data)
-            .ok()?;
-        Some(plain.to_vec())
+        open(&self.key_encryption, label, sealed)
     }
 }
 
@@ -228,3 +282,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     #[allow(deprecated)]
     aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,13 @@
 //! Password login with failed-attempt throttling per account and per client IP, kept in the
 //! database so the limits hold across processes. Used by `/login` and `POST /developer/tokens`.
+//!
+//! Each attempt is reserved in the database (`store::throttle::reserve`) before the password is
+//! hashed, and given back only when it succeeds: at most `login_max_failures_per_account` wrong
+//! passwords are ever checked per account and lock window, however many arrive in parallel.
 
 use crate::{
     config::Config,
-    store::{self, users::User, Store},
+    store::{self, throttle, users::User, Store},
 };
 
 use super::passwords::{PasswordError, PasswordHasherPool};
@@ -37,45 +41,43 @@ pub async fn attempt(
 ) -> Result<LoginOutcome, LoginError> {
     let account_key = format!("account:{email}");
     let ip_key = format!("ip:{client_ip}");
-    let locked = [
-        store::throttle::locked_for(store, &account_key, now).await?,
-        store::throttle::locked_for(store, &ip_key, now).await?,
-    ];
-    if let Some(retry_after) = locked.into_iter().flatten().max() {
-        tracing::warn!(target: "logi::security", email, client_ip, "login refused: throttled");
-        return Ok(LoginOutcome::Locked {
-            retry_after: retry_after.max(1),
-        });
-    }
+    let window = config.login_lockout_seconds as i64;
+    // Reserve the attempt before hashing: the database decides atomically whether this guess
+    // may be checked at all, so parallel guesses (in any number of processes) cannot get more
+    // than the limit checked in a window. Only a success gives its reservation back.
+    let max_account = config.login_max_failures_per_account as i64;
+    let account = match throttle::reserve(store, &account_key, now, max_account, window).await? {
+        Ok(r) => r,
+        Err(retry_after) => return Ok(locked(client_ip, retry_after)),
+    };
+    let max_ip = config.login_max_failures_per_ip as i64;
+    let ip = match throttle::reserve(store, &ip_key, now, max_ip, window).await? {
+        Ok(r) => r,
+        Err(retry_after) => {
+            throttle::release(store, &account_key, account).await?;
+            return Ok(locked(client_ip, retry_after));
+        }
+    };
     let user = store::users::by_email(store, email).await?;
     let ok = hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await?;
     match user {
         Some(user) if ok => {
-            store::throttle::clear(store, &account_key).await?;
+            throttle::release(store, &account_key, account).await?;
+            throttle::release(store, &ip_key, ip).await?;
             Ok(LoginOutcome::Success(user))
         }
         _ => {
-            let window = config.login_lockout_seconds as i64;
-            store::throttle::record_failure(
-                store,
-                &account_key,
-                now,
-                config.login_max_failures_per_account as i64,
-                window,
-            )
-            .await?;
-            store::throttle::record_failure(
-                store,
-                &ip_key,
-                now,
-                config.login_max_failures_per_ip as i64,
-                window,
-            )
-            .await?;
             tracing::info!(target: "logi::security", email, client_ip, "login failed");
             Ok(LoginOutcome::Invalid)
         }
+    }
+}
+
+fn locked(client_ip: &str, retry_after: i64) -> LoginOutcome {
+    tracing::warn!(target: "logi::security", client_ip, "login refused: throttled");
+    LoginOutcome::Locked {
+        retry_after: retry_after.max(1),
     }
 }

@@ -1,11 +1,24 @@
 //! Server-side browser sessions: the cookie carries 256 random bits, the database their SHA-256.
 
 use crate::{
+    config::Config,
     crypto::{random_token, sha256_b64},
     store::{self, sessions::Session, Store},
 };
 
 pub const COOKIE: &str = "logi_session";
+/// The name on an https issuer: the `__Host-` prefix makes browsers refuse it unless it is
+/// `Secure`, `Path=/` and has no `Domain`, so a sibling subdomain cannot plant or shadow it.
+pub const HOST_COOKIE: &str = "__Host-logi_session";
+
+/// The session cookie's name for this issuer (readers and writers alike use this).
+pub fn cookie_name(config: &Config) -> &'static str {
+    if config.issuer_is_https() {
+        HOST_COOKIE
+    } else {
+        COOKIE
+    }
+}
 
 /// Starts a session and returns the cookie value.
 pub async fn start(store: &Store, user_id: &str, now: i64, ttl: i64) -> store::Result<String> {

@@ -116,7 +116,7 @@ async fn signed_in(
         header::SET_COOKIE,
         pages::cookie_header(
             state,
-            sessions::COOKIE,
+            sessions::cookie_name(&state.config),
             &value,
             Some(state.config.session_ttl_seconds as i64),
         ),
@@ -126,6 +126,7 @@ async fn signed_in(
 
 async fn signup(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
@@ -153,12 +154,22 @@ async fn signup(
             "Use at most 200 ordinary characters for your name.",
         );
     }
+    let t = state.clock.now();
+    if let Err(retry_after) = signup_allowed(&state, &ip, t).await? {
+        let mut response = again(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many accounts were created from your network. Try again later.",
+        )?;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        return Ok(response);
+    }
     let password_hash = state
         .hasher
         .hash(password)
         .await
         .map_err(PageError::internal)?;
-    let t = state.clock.now();
     let user = User {
         id: format!("usr_{}", random_token(16)),
         email,
@@ -179,6 +190,19 @@ async fn signup(
     }
     tracing::info!(target: "logi::security", user_id = %user.id, "account created");
     signed_in(&state, &user.id, next).await
+}
+
+/// Counts a signup against `signup_max_per_ip_per_hour` (atomically, before the password is
+/// hashed); `Err(retry_after)` when the client IP has used up its hour.
+async fn signup_allowed(state: &AppState, ip: &str, t: i64) -> Result<Result<(), i64>, PageError> {
+    let max = state.config.signup_max_per_ip_per_hour as i64;
+    if max == 0 {
+        return Ok(Ok(()));
+    }
+    let key = format!("signup:{ip}");
+    Ok(store::throttle::reserve(&state.store, &key, t, max, 3600)
+        .await?
+        .map(|_| ()))
 }
 
 async fn login(
@@ -238,13 +262,13 @@ async fn logout(
     headers: HeaderMap,
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
-    if let Some(cookie) = extract::cookie(&headers, sessions::COOKIE) {
+    if let Some(cookie) = extract::cookie(&headers, sessions::cookie_name(&state.config)) {
         sessions::end(&state.store, &cookie).await?;
     }
     let mut response = Redirect::to("/?signed_out=1").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        pages::cookie_header(&state, sessions::COOKIE, "", Some(0)),
+        pages::cookie_header(&state, sessions::cookie_name(&state.config), "", Some(0)),
     );
     Ok(response)
 }

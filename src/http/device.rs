@@ -82,27 +82,33 @@ async fn submit(
         return Ok(login_redirect(Some(typed)));
     };
     let t = state.clock.now();
+    // Reserve the attempt before looking the code up (atomic in the database, so parallel
+    // guesses cannot pass the limit); a valid code gives it back.
     let throttle_key = format!("device:{ip}");
-    if let Some(retry_after) = store::throttle::locked_for(&state.store, &throttle_key, t).await? {
-        let mut r = entry_page(
-            &state,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            typed,
-            Some("Too many wrong codes. Try again later."),
-        )?;
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
-        return Ok(r);
-    }
+    let window = state.config.login_lockout_seconds as i64;
+    let reservation =
+        match store::throttle::reserve(&state.store, &throttle_key, t, MAX_WRONG_CODES, window)
+            .await?
+        {
+            Ok(r) => r,
+            Err(retry_after) => {
+                let mut r = entry_page(
+                    &state,
+                    &headers,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    typed,
+                    Some("Too many wrong codes. Try again later."),
+                )?;
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                return Ok(r);
+            }
+        };
     let found = match device_code::normalize_user_code(typed) {
         Some(code) => store::device::pending_by_user_code(&state.store, &code, t).await?,
         None => None,
     };
     let Some(request) = found else {
-        let window = state.config.login_lockout_seconds as i64;
-        store::throttle::record_failure(&state.store, &throttle_key, t, MAX_WRONG_CODES, window)
-            .await?;
         return entry_page(
             &state,
             &headers,
@@ -111,6 +117,7 @@ async fn submit(
             Some("That code is not valid or has expired. Check your device."),
         );
     };
+    store::throttle::release(&state.store, &throttle_key, reservation).await?;
     let Some(app) = store::applications::by_id(&state.store, &request.application_id).await? else {
         return entry_page(
             &state,

@@ -1,7 +1,7 @@
 //! Request parsing shared by the handlers: form and JSON bodies, cookies, the client IP.
 //! Everything here fails with a 4xx, never a panic.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::ConnectInfo,
@@ -78,8 +78,10 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim_matches('"').to_string())
 }
 
-/// The client address used for throttling: the TCP peer, or the left-most address of the
-/// configured proxy header when logi runs behind a reverse proxy.
+/// The client address used for throttling: the TCP peer; behind reverse proxies (with
+/// `client_ip_header` set and the peer in `trusted_proxies`), the right-most address of the
+/// header that is not a trusted proxy. Addresses to the left of it were written by the client
+/// (or by hops nobody vouches for) and are never believed.
 pub struct ClientIp(pub String);
 
 impl axum::extract::FromRequestParts<super::AppState> for ClientIp {
@@ -89,28 +91,42 @@ impl axum::extract::FromRequestParts<super::AppState> for ClientIp {
         parts: &mut axum::http::request::Parts,
         state: &super::AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
         Ok(ClientIp(client_ip(&state.config, &parts.headers, peer)))
     }
 }
 
-fn client_ip(
-    config: &Config,
-    headers: &HeaderMap,
-    peer: Option<&ConnectInfo<SocketAddr>>,
-) -> String {
-    if !config.client_ip_header.is_empty() {
-        if let Some(ip) = headers
-            .get(config.client_ip_header.as_str())
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
-        {
-            return ip.to_string();
+fn client_ip(config: &Config, headers: &HeaderMap, peer: Option<IpAddr>) -> String {
+    let Some(peer) = peer.map(|p| p.to_canonical()) else {
+        return "unknown".into();
+    };
+    if config.client_ip_header.is_empty() || !config.is_trusted_proxy(peer) {
+        return peer.to_string();
+    }
+    // Every occurrence of the header, in order, as one list (RFC 9110 §5.3).
+    let hops: Vec<&str> = headers
+        .get_all(config.client_ip_header.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    // Walk from the right while the hops are trusted proxies; the first other address is the
+    // client. Something that is not an address ends the walk: the last trusted hop is used.
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+            break;
+        };
+        client = ip;
+        if !config.is_trusted_proxy(ip) {
+            break;
         }
     }
-    peer.map(|ConnectInfo(addr)| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    client.to_string()
 }
 
 /// The `Bearer` credential of an `Authorization` header (RFC 6750 §2.1).
@@ -122,3 +138,6 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
 }
+
+#[cfg(test)]
+mod tests;

@@ -31,7 +31,7 @@ pub struct CurrentUser {
 impl CurrentUser {
     /// The session behind the request's cookie, at the state's clock.
     pub async fn of(state: &AppState, headers: &HeaderMap) -> StoreResult<Option<CurrentUser>> {
-        let Some(cookie) = extract::cookie(headers, sessions::COOKIE) else {
+        let Some(cookie) = extract::cookie(headers, sessions::cookie_name(&state.config)) else {
             return Ok(None);
         };
         let found = sessions::current_with_user(&state.store, &cookie, state.clock.now()).await?;

@@ -11,6 +11,7 @@ use axum::{
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use minijinja::context;
+use serde::{Deserialize, Serialize};
 
 use super::{
     cors::{self, CorsClient},
@@ -151,23 +152,19 @@ async fn authorize_entry(
         }
     };
     let t = state.clock.now();
-    // Coming back from the login page: the request was stored by the server.
-    let (request, resumed_at) =
+    // Coming back from the login page: the request travelled sealed in the redirect.
+    let (request, resumed) =
         match params.get("request_id") {
-            Some(id) => match store::oauth::pending(&state.store, id, t).await {
-                Ok(Some(p)) => match serde_json::from_str::<AuthorizeParams>(&p.params) {
-                    Ok(stored) => (stored, Some(p.created_at)),
-                    Err(e) => return PageError::internal(e).into_response(),
-                },
-                Ok(None) => return PageError::bad_request(
+            Some(sealed) => match open_pending(state, sealed, t) {
+                Some((stored, resumed)) => (stored, Some(resumed)),
+                None => return PageError::bad_request(
                     "This sign-in request has expired. Go back to the application and start again.",
                 )
                 .into_response(),
-                Err(e) => return PageError::from(e).into_response(),
             },
             None => (authorize_params(&params), None),
         };
-    match authorize(state, headers, request, resumed_at, t).await {
+    match authorize(state, headers, request, resumed, t).await {
         Ok(r) => r,
         Err(e) => authorize_error(state, e),
     }
@@ -229,11 +226,84 @@ async fn store_pending(
     Ok(id)
 }
 
+/// An authorization request sent on to the login page. Nothing is stored before sign-in: the
+/// request travels in the redirect, sealed (AES-256-GCM under a key derived from the master
+/// key) with the time it was made and the session the browser had then.
+#[derive(Serialize, Deserialize)]
+struct SealedRequest {
+    /// The request's parameters.
+    p: serde_json::Value,
+    /// When it was made.
+    t: i64,
+    /// The session the browser had when the login was demanded (its id hash), if any: a fresh
+    /// login must be another session.
+    s: Option<String>,
+}
+
+/// What a request resumed after the login page remembers.
+struct Resumed {
+    created_at: i64,
+    prior_session: Option<String>,
+}
+
+/// The longest sealed request logi sends through the login page (the `next` URL must hold it).
+const MAX_SEALED_REQUEST: usize = 12 * 1024;
+
+fn seal_pending(
+    state: &AppState,
+    req: &ValidRequest,
+    prior_session: Option<&Session>,
+    t: i64,
+) -> Result<String, AuthorizeError> {
+    let mut p = serde_json::to_value(&req.params)
+        .map_err(|e| AuthorizeError::Store(store::StoreError::Corrupt(e.to_string())))?;
+    if let Some(fields) = p.as_object_mut() {
+        fields.retain(|_, v| !v.is_null());
+    }
+    let sealed = SealedRequest {
+        p,
+        t,
+        s: prior_session.map(|s| s.id_hash.clone()),
+    };
+    let plain = serde_json::to_vec(&sealed)
+        .map_err(|e| AuthorizeError::Store(store::StoreError::Corrupt(e.to_string())))?;
+    let blob = state.keys.seal_pending_request(&plain);
+    if blob.len() > MAX_SEALED_REQUEST {
+        return Err(AuthorizeError::Redirect {
+            redirect_uri: req.redirect_uri.clone(),
+            state: req.state.clone(),
+            error: OAuthError::invalid_request("the authorization request is too large"),
+        });
+    }
+    Ok(blob)
+}
+
+/// Opens a sealed request; `None` when it was altered, or is older than `PENDING_TTL` (or
+/// from the future, beyond a minute of clock skew between processes).
+fn open_pending(state: &AppState, blob: &str, t: i64) -> Option<(AuthorizeParams, Resumed)> {
+    if blob.len() > MAX_SEALED_REQUEST {
+        return None;
+    }
+    let plain = state.keys.open_pending_request(blob)?;
+    let sealed: SealedRequest = serde_json::from_slice(&plain).ok()?;
+    if t - sealed.t >= PENDING_TTL || sealed.t - t > 60 {
+        return None;
+    }
+    let params = serde_json::from_value(sealed.p).ok()?;
+    Some((
+        params,
+        Resumed {
+            created_at: sealed.t,
+            prior_session: sealed.s,
+        },
+    ))
+}
+
 async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     params: AuthorizeParams,
-    resumed_at: Option<i64>,
+    resumed: Option<Resumed>,
     t: i64,
 ) -> Result<Response, AuthorizeError> {
     let req = authorize::validate(&state.store, params).await?;
@@ -246,11 +316,22 @@ async fn authorize(
         .await?
         .map(|c| (c.session, c.user));
     let prompt = |p: &str| req.prompt.iter().any(|x| x == p);
-    // A session counts unless the request demands a fresher login (prompt=login, max_age).
+    // A session counts unless the request demands a fresher login. `prompt=login` and
+    // `max_age=0` always re-authenticate: only a session started by a login after the request
+    // was made counts (a new session, not the one the browser had then, so a login earlier in
+    // the same second does not); and such a login is fresh enough for any `max_age`.
+    let prior = session.as_ref().map(|(s, _)| s.clone());
+    let must_reauthenticate = prompt("login") || req.max_age == Some(0);
     let signed_in = session.filter(|(s, _)| {
-        let fresh_since_request = resumed_at.is_some_and(|r| s.auth_time >= r);
+        let fresh_since_request = resumed.as_ref().is_some_and(|r| {
+            s.auth_time >= r.created_at && r.prior_session.as_deref() != Some(s.id_hash.as_str())
+        });
         let too_old = req.max_age.is_some_and(|m| t - s.auth_time > m);
-        (!prompt("login") || fresh_since_request) && !too_old
+        if must_reauthenticate {
+            fresh_since_request
+        } else {
+            fresh_since_request || !too_old
+        }
     });
     let Some((session, user)) = signed_in else {
         if prompt("none") {
@@ -259,8 +340,9 @@ async fn authorize(
                 "the user is not signed in",
             )));
         }
-        let id = store_pending(state, &req, None, t).await?;
-        let next = format!("/oauth/authorize?request_id={id}");
+        // Before sign-in nothing is stored: the request travels sealed with the redirect.
+        let sealed = seal_pending(state, &req, prior.as_ref(), t)?;
+        let next = format!("/oauth/authorize?request_id={sealed}");
         let mut login = url::form_urlencoded::Serializer::new(String::new());
         login.append_pair("next", &next);
         if let Some(hint) = &req.login_hint {

@@ -266,7 +266,7 @@ async fn logout(
         )?;
         return Ok(csrf.apply(html(StatusCode::OK, body)));
     }
-    if let Some(cookie) = extract::cookie(&headers, sessions::COOKIE) {
+    if let Some(cookie) = extract::cookie(&headers, sessions::cookie_name(&state.config)) {
         sessions::end(&state.store, &cookie).await?;
     }
     let mut response = match redirect {
@@ -281,7 +281,7 @@ async fn logout(
     };
     response.headers_mut().append(
         header::SET_COOKIE,
-        pages::cookie_header(&state, sessions::COOKIE, "", Some(0)),
+        pages::cookie_header(&state, sessions::cookie_name(&state.config), "", Some(0)),
     );
     Ok(response)
 }

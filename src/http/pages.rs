@@ -1,8 +1,11 @@
 //! Server-rendered HTML: templates, security headers and the CSRF guard shared by every form.
 //!
-//! CSRF uses signed double-submit: a random `logi_csrf` cookie (HttpOnly, SameSite=Lax) and a
-//! hidden `csrf_token` field holding an HMAC of it under a key derived from the master key. A
-//! form post without both, or with a token that does not match the cookie, is refused with 403.
+//! CSRF tokens are HMACs under a key derived from the master key. In a browser with a session,
+//! the token is bound to the session (an HMAC over the hash of the session cookie's value), so a
+//! token from before sign-in or from another session is refused. Signed out (the login and
+//! signup forms), it is signed double-submit: a random `logi_csrf` cookie (HttpOnly,
+//! SameSite=Lax) and a hidden `csrf_token` field holding its HMAC. A form post whose token does
+//! not match is refused with 403. On an https issuer both cookies carry the `__Host-` prefix.
 
 use axum::{
     http::{header, HeaderMap, HeaderValue},
@@ -11,9 +14,25 @@ use axum::{
 use serde::Serialize;
 
 use super::{error::PageError, extract, AppState};
-use crate::crypto::random_token;
+use crate::{accounts::sessions, crypto::random_token};
 
 pub const CSRF_COOKIE: &str = "logi_csrf";
+pub const HOST_CSRF_COOKIE: &str = "__Host-logi_csrf";
+
+/// The CSRF cookie's name for this issuer.
+pub fn csrf_cookie_name(state: &AppState) -> &'static str {
+    if state.config.issuer_is_https() {
+        HOST_CSRF_COOKIE
+    } else {
+        CSRF_COOKIE
+    }
+}
+
+/// The session cookie's value, when the browser sends one (valid or not: CSRF binds to what
+/// the browser holds; whether the session is live is the handler's question).
+fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    extract::cookie(headers, sessions::cookie_name(&state.config)).filter(|v| !v.is_empty())
+}
 
 pub use super::render::html;
 
@@ -50,7 +69,14 @@ pub struct Csrf {
 
 impl Csrf {
     pub fn for_request(state: &AppState, headers: &HeaderMap) -> Csrf {
-        match extract::cookie(headers, CSRF_COOKIE).filter(|v| v.len() >= 32 && v.len() <= 64) {
+        if let Some(session) = session_cookie(state, headers) {
+            return Csrf {
+                token: state.keys.csrf_session_token(&session),
+                set_cookie: None,
+            };
+        }
+        let name = csrf_cookie_name(state);
+        match extract::cookie(headers, name).filter(|v| v.len() >= 32 && v.len() <= 64) {
             Some(value) => Csrf {
                 token: state.keys.csrf_token(&value),
                 set_cookie: None,
@@ -59,7 +85,7 @@ impl Csrf {
                 let value = random_token(32);
                 Csrf {
                     token: state.keys.csrf_token(&value),
-                    set_cookie: Some(cookie_header(state, CSRF_COOKIE, &value, None)),
+                    set_cookie: Some(cookie_header(state, name, &value, None)),
                 }
             }
         }
@@ -74,20 +100,31 @@ impl Csrf {
     }
 }
 
-/// Checks a posted form's `csrf_token` against the browser's CSRF cookie.
+/// Checks a posted form's `csrf_token`: against the session when the browser has one, else
+/// against the browser's CSRF cookie.
 pub fn verify_csrf(
     state: &AppState,
     headers: &HeaderMap,
     posted: Option<&str>,
 ) -> Result<(), PageError> {
-    let cookie = extract::cookie(headers, CSRF_COOKIE).ok_or_else(PageError::csrf)?;
     let token = posted.ok_or_else(PageError::csrf)?;
-    if state.keys.verify_csrf(&cookie, token) {
+    let ok = match session_cookie(state, headers) {
+        Some(session) => state.keys.verify_csrf_session(&session, token),
+        None => {
+            let cookie =
+                extract::cookie(headers, csrf_cookie_name(state)).ok_or_else(PageError::csrf)?;
+            state.keys.verify_csrf(&cookie, token)
+        }
+    };
+    if ok {
         Ok(())
     } else {
         Err(PageError::csrf())
     }
 }
+
+/// The longest `next` accepted: room for an authorization request sealed into it.
+pub const MAX_LOCAL_PATH: usize = 16 * 1024;
 
 /// Accepts only a local path as a post-login destination: never an absolute or
 /// scheme-relative URL, so `next` cannot become an open redirect.
@@ -96,7 +133,7 @@ pub fn local_path(next: Option<&str>) -> Option<String> {
     let ok = next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")
-        && next.len() <= 2048
+        && next.len() <= MAX_LOCAL_PATH
         && !next.chars().any(|c| c.is_control() || c == '\\');
     ok.then(|| next.to_string())
 }

@@ -163,11 +163,12 @@ impl Store {
 
 /// Housekeeping: drops rows that can no longer matter (expired sessions, pending authorization
 /// requests, old codes, DPoP `jti`s past their window, revocations of expired tokens, device
-/// codes). Run every ten minutes by the server.
+/// codes, attempt counters whose window has ended). Run every ten minutes by the server.
 pub async fn delete_expired(store: &Store, now: i64) -> Result<()> {
     sessions::delete_expired(store, now).await?;
     oauth::delete_expired_pending(store, now).await?;
     oauth::delete_expired_lifecycle(store, now).await?;
+    throttle::delete_expired(store, now).await?;
     Ok(())
 }
 

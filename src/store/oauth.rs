@@ -136,16 +136,6 @@ pub async fn insert_pending(store: &Store, p: &PendingRequest) -> Result<()> {
     Ok(())
 }
 
-pub async fn pending(store: &Store, id: &str, now: i64) -> Result<Option<PendingRequest>> {
-    Ok(
-        sqlx::query_as("SELECT * FROM authorization_requests WHERE id = $1 AND expires_at > $2")
-            .bind(id)
-            .bind(now)
-            .fetch_optional(&store.pool)
-            .await?,
-    )
-}
-
 /// Takes a pending request for a consent decision: only once, and only by the user it was shown to.
 pub async fn take_pending(
     store: &Store,

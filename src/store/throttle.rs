@@ -1,58 +1,88 @@
-//! Failed-login counters, shared by every process through the database.
+//! Attempt counters (failed logins, wrong device codes, signups per IP), shared by every process
+//! through the database.
+//!
+//! Each key counts attempts in a fixed window: `updated_at` is the window's start,
+//! `locked_until` its end, `failures` the attempts reserved in it. An attempt is *reserved*
+//! before the work it guards (hashing a password, looking up a code) by one conditional upsert
+//! whose `RETURNING` row decides: no row means the key already holds `max` attempts in its
+//! window, and the caller refuses without doing the work. So parallel requests, in one process or
+//! many, can never get more than `max` attempts through per window (check-then-act cannot).
+//! An attempt that turns out fine (the right password, a valid code) is released again.
 
 use super::{Result, Store};
 
-/// Seconds until `key` is unlocked, or `None` when it is not locked.
-pub async fn locked_for(store: &Store, key: &str, now: i64) -> Result<Option<i64>> {
-    let until: Option<(i64,)> = sqlx::query_as(
-        "SELECT locked_until FROM login_throttle WHERE key = $1 AND locked_until > $2",
-    )
-    .bind(key)
-    .bind(now)
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(until.map(|(t,)| t - now))
+/// A reserved attempt; pass it back to [`release`] when the attempt succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    window_start: i64,
 }
 
-/// Records one failure atomically. A run of failures older than `window` (or a lock that has
-/// expired) starts again from one; reaching `max_failures` locks the key for `window` seconds.
-pub async fn record_failure(
+/// Reserves one attempt for `key` at `now`: `Ok(Ok(_))` when fewer than `max` attempts were
+/// reserved in the current window (of `window` seconds; a window that has ended starts a new
+/// one), `Ok(Err(retry_after))` (seconds until the window ends, at least 1) when the key is
+/// full.
+pub async fn reserve(
     store: &Store,
     key: &str,
     now: i64,
-    max_failures: i64,
+    max: i64,
     window: i64,
-) -> Result<()> {
-    sqlx::query(
+) -> Result<std::result::Result<Reservation, i64>> {
+    if max < 1 {
+        return Ok(Err(window.max(1)));
+    }
+    let reserved: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO login_throttle (key, failures, locked_until, updated_at) \
-         VALUES ($1, 1, CASE WHEN $3 <= 1 THEN $2 + $4 ELSE 0 END, $2) \
+         VALUES ($1, 1, $2 + $4, $2) \
          ON CONFLICT (key) DO UPDATE SET \
-           failures = CASE \
-             WHEN login_throttle.updated_at <= $2 - $4 \
-               OR (login_throttle.locked_until <> 0 AND login_throttle.locked_until <= $2) THEN 1 \
+           failures = CASE WHEN login_throttle.locked_until <= $2 THEN 1 \
              ELSE login_throttle.failures + 1 END, \
-           locked_until = CASE \
-             WHEN login_throttle.updated_at <= $2 - $4 \
-               OR (login_throttle.locked_until <> 0 AND login_throttle.locked_until <= $2) \
-               THEN CASE WHEN $3 <= 1 THEN $2 + $4 ELSE 0 END \
-             WHEN login_throttle.failures + 1 >= $3 THEN $2 + $4 \
-             ELSE login_throttle.locked_until END, \
-           updated_at = $2",
+           updated_at = CASE WHEN login_throttle.locked_until <= $2 THEN $2 \
+             ELSE login_throttle.updated_at END, \
+           locked_until = CASE WHEN login_throttle.locked_until <= $2 THEN $2 + $4 \
+             ELSE login_throttle.locked_until END \
+         WHERE login_throttle.locked_until <= $2 OR login_throttle.failures < $3 \
+         RETURNING updated_at",
     )
     .bind(key)
     .bind(now)
-    .bind(max_failures)
+    .bind(max)
     .bind(window)
+    .fetch_optional(&store.pool)
+    .await?;
+    if let Some((window_start,)) = reserved {
+        return Ok(Ok(Reservation { window_start }));
+    }
+    let until: Option<(i64,)> =
+        sqlx::query_as("SELECT locked_until FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&store.pool)
+            .await?;
+    let retry_after = until.map(|(t,)| t - now).unwrap_or(window);
+    Ok(Err(retry_after.clamp(1, window.max(1))))
+}
+
+/// Gives back an attempt that succeeded, so that only failures use up the window. Nothing
+/// happens when the window has changed since the reservation.
+pub async fn release(store: &Store, key: &str, reservation: Reservation) -> Result<()> {
+    sqlx::query(
+        "UPDATE login_throttle SET failures = failures - 1 \
+         WHERE key = $1 AND updated_at = $2 AND failures > 0",
+    )
+    .bind(key)
+    .bind(reservation.window_start)
     .execute(&store.pool)
     .await?;
     Ok(())
 }
 
-/// A successful login ends the run of failures for the account.
-pub async fn clear(store: &Store, key: &str) -> Result<()> {
-    sqlx::query("DELETE FROM login_throttle WHERE key = $1")
-        .bind(key)
-        .execute(&store.pool)
-        .await?;
-    Ok(())
+/// Housekeeping: drops counters whose window has ended.
+pub async fn delete_expired(store: &Store, now: i64) -> Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM login_throttle WHERE locked_until <= $1")
+            .bind(now)
+            .execute(&store.pool)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -373,9 +373,12 @@ async fn cookies_are_secure_on_an_https_issuer() {
         .send()
         .await
         .unwrap();
-    let cookie = set_cookie_of(&r, "logi_csrf").expect("csrf cookie");
+    // `__Host-` on an https issuer: Secure, Path=/, no Domain (more in authn_hardening).
+    let cookie = set_cookie_of(&r, "__Host-logi_csrf").expect("csrf cookie");
     assert!(
         cookie.contains("; Secure")
+            && cookie.contains("; Path=/")
+            && !cookie.contains("Domain")
             && cookie.contains("HttpOnly")
             && cookie.contains("SameSite=Lax"),
         "{cookie}"

@@ -11,6 +11,7 @@ mod helpers;
 
 mod accounts;
 mod architecture;
+mod authn_hardening;
 mod cli;
 mod console;
 mod cors;
