@@ -277,8 +277,9 @@ impl PresentedCredentials {
 /// - Public clients identify with `client_id` in the body and nothing else. A Basic header or a
 ///   `client_secret` parameter is refused with `invalid_client` (downgrade defence: a public
 ///   client presenting a secret means someone is confused about what the client is).
-/// - Confidential clients use exactly the method they registered; the secret is compared in
-///   constant time (HMAC verify).
+/// - Confidential clients with a secret present it either in the Basic header
+///   (`client_secret_basic`) or in the body (`client_secret_post`), whichever they registered;
+///   the secret is compared in constant time (HMAC verify).
 /// - Using two methods at once is refused (RFC 6749 §2.3).
 pub fn authenticate_client(
     app: &Application,
@@ -307,15 +308,15 @@ pub fn authenticate_client(
             }
             Ok(())
         }
-        ClientAuth::Secret { method, hash } => {
-            let secret = match (method, &creds.basic, &creds.client_secret_param) {
-                (SecretMethod::Basic, Some((_, secret)), None) => secret,
-                (SecretMethod::Post, None, Some(secret)) => secret,
-                (SecretMethod::Basic, _, _) => {
-                    return Err(fail("this client is registered for client_secret_basic"))
-                }
-                (SecretMethod::Post, _, _) => {
-                    return Err(fail("this client is registered for client_secret_post"))
+        // Either place, whichever method was registered (the registered one is what the client
+        // shows; RP libraries differ in their default). Both at once was refused above.
+        ClientAuth::Secret { method: _, hash } => {
+            let secret = match (&creds.basic, &creds.client_secret_param) {
+                (Some((_, secret)), None) | (None, Some(secret)) => secret,
+                _ => {
+                    return Err(fail(
+                        "client authentication is required: client_secret_basic or client_secret_post",
+                    ))
                 }
             };
             if keys.verify_secret(secret, hash) {

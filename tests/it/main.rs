@@ -8,6 +8,7 @@
 mod common;
 
 mod accounts;
+mod authz_hardening;
 mod architecture;
 mod cli;
 mod console;

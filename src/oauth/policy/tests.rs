@@ -483,7 +483,7 @@ fn client_authentication() {
         ),
         (&public, creds(None, Some(id), Some(SECRET)), refused),
         (&public, creds(None, Some(id), Some("x")), refused),
-        // client_secret_basic: right secret, wrong secret, wrong place.
+        // Registered for client_secret_basic: the secret in either place, right or wrong.
         (&basic, creds(Some((id, SECRET)), None, None), ok),
         (&basic, creds(Some((id, SECRET)), Some(id), None), ok),
         (
@@ -492,12 +492,15 @@ fn client_authentication() {
             refused_basic,
         ),
         (&basic, creds(Some((id, "")), None, None), refused_basic),
-        (&basic, creds(None, Some(id), Some(SECRET)), refused),
+        (&basic, creds(None, Some(id), Some(SECRET)), ok),
+        (&basic, creds(None, Some(id), Some("wrong")), refused),
         (&basic, creds(None, Some(id), None), refused),
-        // client_secret_post: right secret, wrong secret, wrong place.
+        // Registered for client_secret_post: the same, both places accepted.
         (&post, creds(None, Some(id), Some(SECRET)), ok),
         (&post, creds(None, Some(id), Some("wrong")), refused),
-        (&post, creds(Some((id, SECRET)), None, None), refused_basic),
+        (&post, creds(Some((id, SECRET)), None, None), ok),
+        (&post, creds(Some((id, SECRET)), Some(id), None), ok),
+        (&post, creds(Some((id, "wrong")), None, None), refused_basic),
         (&post, creds(None, Some(id), None), refused),
         // Two methods at once (RFC 6749 §2.3), for every kind of client.
         (

@@ -1,0 +1,256 @@
+//! Issue 10 ("Hardening"), authorization items: redirect URIs, unverified applications, native
+//! public clients and remembered consent, code replay across clients, refresh scopes and the
+//! absolute family lifetime, repeated parameters at `/oauth/authorize`.
+
+use crate::common::{location_params, pkce_pair, Rp, TestApp};
+use reqwest::{header, StatusCode};
+use serde_json::{json, Value};
+
+fn public_meta() -> Value {
+    json!({"client_type": "public", "grant_types": ["authorization_code", "refresh_token"],
+           "scope": "openid profile email offline_access"})
+}
+
+fn confidential_meta() -> Value {
+    json!({"client_type": "confidential", "grant_types": ["authorization_code", "refresh_token"],
+           "scope": "openid profile email offline_access"})
+}
+
+async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let body = r.text().await.expect("body");
+    let value = serde_json::from_str(&body)
+        .unwrap_or_else(|_| panic!("expected a JSON body, got {status}: {body}"));
+    (status, value)
+}
+
+async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (StatusCode, Value) {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    json_of(app.token(rp, &form).await).await
+}
+
+async fn userinfo(app: &TestApp, access_token: &str) -> StatusCode {
+    app.api()
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn patch_app(app: &TestApp, rp: &Rp, body: Value) -> (StatusCode, Value) {
+    json_of(
+        app.api()
+            .patch(app.url(&format!("/developer/applications/{}", rp.app_id)))
+            .bearer_auth(&rp.dev_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 12: another client's code
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn another_clients_used_code_does_not_revoke_the_owners_grant() {
+    let app = TestApp::spawn().await;
+    let a = app.rp(confidential_meta()).await;
+    let b = app.rp(confidential_meta()).await;
+    let (code, verifier) = app.code(&a, "openid offline_access").await;
+    let form = |rp: &Rp| {
+        vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.clone()),
+            ("redirect_uri", rp.redirect_uri.clone()),
+            ("code_verifier", verifier.clone()),
+        ]
+    };
+    let send = |rp: &Rp, f: Vec<(&'static str, String)>| {
+        let req = app
+            .api()
+            .post(app.url("/oauth/token"))
+            .basic_auth(&rp.client_id, rp.client_secret.as_ref());
+        req.form(&f).send()
+    };
+    let (status, tokens) = json_of(send(&a, form(&a)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // B replays A's used code: a plain invalid_grant that says nothing about the code's state.
+    let (status, body) = json_of(send(&b, form(&b)).await.unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    let description = body["error_description"].as_str().unwrap_or_default();
+    for revealing in ["used", "revoked", "another", "expired", "client"] {
+        assert!(
+            !description.contains(revealing),
+            "the message reveals the code's state: {description}"
+        );
+    }
+    // Exactly what an unknown code gets.
+    let mut unknown = form(&b);
+    unknown[1].1 = "no-such-code".into();
+    let (_, unknown_body) = json_of(send(&b, unknown).await.unwrap()).await;
+    assert_eq!(body, unknown_body);
+
+    // A's tokens keep working.
+    assert_eq!(userinfo(&app, &access).await, StatusCode::OK);
+    let (status, body) = refresh(&app, &a, &refresh_token, None).await;
+    assert_eq!(status, StatusCode::OK, "A's grant survives B's attempt: {body}");
+
+    // A replaying its own code still revokes its grant (RFC 6749 §4.1.2).
+    let (status, _) = json_of(send(&a, form(&a)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = refresh(&app, &a, body["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "own replay revokes");
+}
+
+#[tokio::test]
+async fn another_clients_unused_code_is_a_plain_invalid_grant_and_stays_usable() {
+    let app = TestApp::spawn().await;
+    let a = app.rp(public_meta()).await;
+    let b = app.rp(public_meta()).await;
+    let (code, verifier) = app.code(&a, "openid").await;
+    let form = |rp: &Rp| {
+        [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", a.redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", rp.client_id.as_str()),
+        ]
+        .map(|(k, v)| (k, v.to_string()))
+    };
+    let send = |f: [(&'static str, String); 5]| app.api().post(app.url("/oauth/token")).form(&f).send();
+    let (status, body) = json_of(send(form(&b)).await.unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str(), body["error_description"].as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            Some("invalid_grant"),
+            Some("invalid authorization code")
+        ),
+    );
+    let (status, body) = json_of(send(form(&a)).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 13: refresh scopes and the absolute family lifetime
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_refresh_keeps_only_the_scopes_the_application_still_has() {
+    let app = TestApp::spawn().await;
+    let rp = app
+        .rp(json!({"client_type": "confidential",
+                   "grant_types": ["authorization_code", "refresh_token"],
+                   "scope": "openid email offline_access api.read"}))
+        .await;
+    let tokens = app
+        .tokens(&rp, "openid email offline_access api.read")
+        .await;
+    assert_eq!(tokens["scope"], "openid email offline_access api.read");
+    let rt = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // The developer drops email and api.read.
+    let (status, body) = patch_app(&app, &rp, json!({"scope": "openid offline_access"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A narrower requested scope still works; a dropped one is refused.
+    let (status, body) = refresh(&app, &rp, &rt, Some("api.read")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_scope")),
+        "{body}"
+    );
+    let (status, body) = refresh(&app, &rp, &rt, Some("openid")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "openid");
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
+    // Without a scope: what is left of the grant.
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "openid offline_access");
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
+
+    // Registering the scopes again does not give them back to this grant.
+    let (status, _) = patch_app(
+        &app,
+        &rp,
+        json!({"scope": "openid email offline_access api.read"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "openid offline_access");
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
+
+    // Without offline_access the application holds no refresh token any more.
+    let (status, _) = patch_app(&app, &rp, json!({"scope": "openid email"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn rotation_never_extends_a_family_beyond_its_absolute_lifetime() {
+    let app = TestApp::spawn_with(|c| {
+        c.refresh_token_ttl_seconds = 600;
+        c.refresh_token_absolute_ttl_seconds = 1000;
+    })
+    .await;
+    let rp = app.rp(public_meta()).await;
+    let tokens = app.tokens(&rp, "openid offline_access").await;
+    let mut rt = tokens["refresh_token"].as_str().unwrap().to_string();
+    // Rotating every 450 s keeps each token within its own 600 s ...
+    for _ in 0..2 {
+        app.advance(450);
+        let (status, body) = refresh(&app, &rp, &rt, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        rt = body["refresh_token"].as_str().unwrap().to_string();
+    }
+    // ... but the family ends 1000 s after the authorization, however fresh the last token.
+    app.advance(100);
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_absolute_lifetime_shorter_than_the_refresh_ttl_caps_the_first_token() {
+    let app = TestApp::spawn_with(|c| {
+        c.refresh_token_ttl_seconds = 3600;
+        c.refresh_token_absolute_ttl_seconds = 300;
+    })
+    .await;
+    let rp = app.rp(confidential_meta()).await;
+    let tokens = app.tokens(&rp, "openid offline_access").await;
+    let rt = tokens["refresh_token"].as_str().unwrap().to_string();
+    app.advance(300);
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+}
