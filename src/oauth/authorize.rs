@@ -239,22 +239,34 @@ pub async fn issue_code(
     Ok(code)
 }
 
-/// The client redirect carrying `params` (RFC 6749 §4.1.2), keeping the URI's own query.
+/// The client redirect carrying `params` (RFC 6749 §4.1.2): the redirect URI exactly as given,
+/// byte for byte, with the parameters appended as text (`?` or `&`, form-encoded values). It is
+/// never parsed and re-serialised: a URL parser's rewrite could send the browser somewhere else
+/// than the registered URI says (SPEC "Redirect URIs").
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     if params.is_empty() {
         return redirect_uri.to_string();
     }
-    match url::Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            {
-                let mut q = url.query_pairs_mut();
-                for (k, v) in params {
-                    q.append_pair(k, v);
-                }
-            }
-            url.to_string()
-        }
-        Err(_) => redirect_uri.to_string(),
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        query.append_pair(k, v);
+    }
+    let query = query.finish();
+    // Registered URIs have no fragment; should one ever appear, the query goes before it.
+    let (base, fragment) = match redirect_uri.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (redirect_uri, None),
+    };
+    let separator = if !base.contains('?') {
+        "?"
+    } else if base.ends_with('?') || base.ends_with('&') {
+        ""
+    } else {
+        "&"
+    };
+    match fragment {
+        Some(f) => format!("{base}{separator}{query}#{f}"),
+        None => format!("{base}{separator}{query}"),
     }
 }
 

@@ -165,7 +165,9 @@ pub fn check_grant_types(client_type: ClientType, grants: &[String]) -> Result<(
 /// - a private-use scheme such as `com.example.app:/cb` for public (native) clients only
 ///   (RFC 8252 §7.1: reverse domain name with at least one dot);
 /// - never a fragment (RFC 6749 §3.1.2), a wildcard, a relative URI, credentials in the URI, any
-///   other plain `http`, or a dangerous scheme (`javascript:`, `data:`, `file:`, …).
+///   other plain `http`, or a dangerous scheme (`javascript:`, `data:`, `file:`, …);
+/// - never a URI that a URL parser would rewrite ([`is_canonical`]): logi redirects to the
+///   registered string byte for byte, and a browser must read it exactly as logi's checks did.
 pub fn check_redirect_uri(client_type: ClientType, uri: &str) -> Result<(), MetadataError> {
     let bad = |m: &str| MetadataError::InvalidRedirectUri(format!("{uri}: {m}"));
     if uri.is_empty() || uri.len() > 2000 {
@@ -180,9 +182,21 @@ pub fn check_redirect_uri(client_type: ClientType, uri: &str) -> Result<(), Meta
     if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("must not contain whitespace"));
     }
+    // WHATWG parsers read `\` as `/` in http(s) URLs while others keep it: a URI whose meaning
+    // depends on the reader is refused, whatever the scheme.
+    if uri.contains('\\') {
+        return Err(bad("must not contain backslashes"));
+    }
     let parsed = url::Url::parse(uri).map_err(|_| bad("must be an absolute URI"))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad("must not contain credentials"));
+    }
+    if !is_canonical(&parsed, uri) {
+        return Err(MetadataError::InvalidRedirectUri(format!(
+            "{uri}: is not in canonical form (a URL parser reads it as {}); register the URI \
+             exactly as it is to be followed",
+            parsed.as_str()
+        )));
     }
     match parsed.scheme() {
         "https" => {
@@ -207,6 +221,40 @@ pub fn check_redirect_uri(client_type: ClientType, uri: &str) -> Result<(), Meta
             "scheme not allowed: use https, loopback http or a reverse-domain private-use scheme",
         )),
     }
+}
+
+/// Whether `uri` is exactly what a URL parser makes of it (`parsed` is `Url::parse(uri)`):
+/// then every reader — logi's checks, the browser that follows the redirect, the client that
+/// compares it — sees the same scheme, host, port and path. That refuses `https:evil.com` and
+/// `https:///cb` (read as `https://evil.com/`, `https://cb/`), non-canonical hosts (`127.1`,
+/// `2130706433`, `0x7f.1`, upper case, IDN not in punycode), default ports written out,
+/// dot segments (`/x/../cb`), and characters the parser would percent-encode.
+///
+/// One rewrite is accepted: an `http`/`https` URI with an empty path, such as
+/// `https://rp.example` or `https://rp.example?x=1`, which the parser writes with the path `/`.
+/// The two forms are equivalent (RFC 3986 §6.2.3) and name the same host and port in every
+/// parser, and logi follows the string as registered anyway; refusing it would only break
+/// clients that register a bare origin.
+pub fn is_canonical(parsed: &url::Url, uri: &str) -> bool {
+    let serialized = parsed.as_str();
+    if serialized == uri {
+        return true;
+    }
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" {
+        return false;
+    }
+    let (head, query) = match uri.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (uri, None),
+    };
+    if head.ends_with('/') {
+        return false;
+    }
+    let with_root_path = match query {
+        Some(q) => format!("{head}/?{q}"),
+        None => format!("{head}/"),
+    };
+    with_root_path == serialized
 }
 
 pub fn is_loopback_host(host: &str) -> bool {
@@ -417,29 +465,54 @@ pub fn may_introspect(app: &Application) -> Result<(), OAuthError> {
 }
 
 /// Redirect URI matching at `/oauth/authorize` and `/oauth/token`: exact string equality,
-/// except that the port of a loopback IP redirect URI may differ (RFC 8252 §7.3).
+/// except that the port of a loopback IP redirect URI may differ (RFC 8252 §7.3). The
+/// comparison is of the strings as written, never of what a parser makes of them: a presented
+/// `http://127.1:8765/cb`, `http://2130706433:8765/cb` or `http://127.0.0.1:8765/x/../cb` is not
+/// the registered `http://127.0.0.1:8765/cb`.
 pub fn redirect_uri_matches(registered: &[String], presented: &str) -> bool {
     registered
         .iter()
         .any(|r| r == presented || loopback_equal_but_port(r, presented))
 }
 
+/// `http://127.0.0.1:PORT…` or `http://[::1]:PORT…` → (`http://127.0.0.1`, `…`), the port (if
+/// any, digits only) cut out of the text. `None` for anything else.
+fn split_loopback_port(uri: &str) -> Option<(&str, &str)> {
+    let host_end = ["http://127.0.0.1", "http://[::1]"]
+        .iter()
+        .find(|prefix| uri.starts_with(*prefix))?
+        .len();
+    let (origin, rest) = uri.split_at(host_end);
+    let rest = match rest.strip_prefix(':') {
+        Some(after) => {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            &after[digits..]
+        }
+        None => rest,
+    };
+    // The authority ends here: a path, a query, or nothing.
+    (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')).then_some((origin, rest))
+}
+
 fn loopback_equal_but_port(registered: &str, presented: &str) -> bool {
-    let (Ok(r), Ok(p)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
+    // The presented URI must itself be canonical (no `:08765`, no dot segments, nothing a
+    // parser would rewrite), so that the text compared is what the browser will follow.
+    let Ok(parsed) = url::Url::parse(presented) else {
         return false;
     };
-    let loopback_ip = |u: &url::Url| {
-        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"))
-    };
-    loopback_ip(&r)
-        && loopback_ip(&p)
-        && r.host_str() == p.host_str()
-        && r.path() == p.path()
-        && r.query() == p.query()
-        && r.username().is_empty()
-        && p.username().is_empty()
-        && p.password().is_none()
-        && p.fragment().is_none()
+    if !is_canonical(&parsed, presented) || parsed.fragment().is_some() {
+        return false;
+    }
+    match (
+        split_loopback_port(registered),
+        split_loopback_port(presented),
+    ) {
+        (Some(r), Some(p)) => r == p,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -254,3 +254,149 @@ async fn an_absolute_lifetime_shorter_than_the_refresh_ttl_caps_the_first_token(
         "{body}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 11: redirect URIs as written
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn registration_refuses_redirect_uris_a_parser_would_rewrite() {
+    let app = TestApp::spawn().await;
+    let dev = app.developer(&crate::common::unique_email("dev")).await;
+    for uri in [
+        "https:evil.com",
+        "https:///cb",
+        "https://a.example.com\\@evil.com",
+        "http://127.1:8765/callback",
+        "http://2130706433:8765/callback",
+        "http://127.0.0.1:8765/x/../callback",
+        "https://RP.example/cb",
+        "https://rp.example:443/cb",
+    ] {
+        for client_type in ["public", "confidential"] {
+            for field in ["redirect_uris", "post_logout_redirect_uris"] {
+                let mut meta = json!({"client_type": client_type, "client_name": "Rewritten",
+                                      "redirect_uris": ["https://rp.example/cb"]});
+                meta[field] = json!([uri]);
+                let (status, body) = json_of(app.post_app(&dev, &meta).await).await;
+                assert_eq!(
+                    (status, body["error"].as_str()),
+                    (StatusCode::BAD_REQUEST, Some("invalid_redirect_uri")),
+                    "{client_type} {field} {uri}: {body}"
+                );
+            }
+        }
+    }
+    // Nothing was registered.
+    let (_, list) = json_of(
+        app.api()
+            .get(app.url("/developer/applications"))
+            .bearer_auth(&dev)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["applications"].as_array().map(Vec::len), Some(0), "{list}");
+}
+
+async fn authorize_to(app: &TestApp, rp: &Rp, redirect_uri: &str) -> reqwest::Response {
+    let (_, challenge) = pkce_pair();
+    rp.user
+        .get(app.url("/oauth/authorize"))
+        .query(&[
+            ("client_id", rp.client_id.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "st4te"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_error_page(r: reqwest::Response) -> String {
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.headers().get(header::LOCATION).is_none(),
+        "must never redirect"
+    );
+    let content_type = r.headers()[header::CONTENT_TYPE].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn rewritten_loopback_uris_do_not_match_the_registered_one() {
+    let app = TestApp::spawn().await;
+    let mut meta = public_meta();
+    meta["redirect_uris"] = json!(["http://127.0.0.1:8765/callback"]);
+    let rp = app.rp(meta).await;
+    for presented in [
+        "http://127.1:8765/callback",
+        "http://2130706433:8765/callback",
+        "http://127.0.0.1:8765/x/../callback",
+        "http://127.1:9999/callback",
+        "http://127.0.0.1:08765/callback",
+    ] {
+        assert_error_page(authorize_to(&app, &rp, presented).await).await;
+    }
+    // The registered one, and another port of it (RFC 8252 §7.3), still work; the browser goes
+    // to exactly the string presented.
+    for presented in [
+        "http://127.0.0.1:8765/callback",
+        "http://127.0.0.1:9999/callback",
+    ] {
+        let r = authorize_to(&app, &rp, presented).await;
+        let r = app.decide(&rp, r, "deny").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let location = r.headers()[header::LOCATION].to_str().unwrap();
+        assert!(
+            location.starts_with(&format!("{presented}?error=access_denied&")),
+            "{location}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_browser_goes_to_the_registered_string_byte_for_byte() {
+    let app = TestApp::spawn().await;
+    let mut meta = confidential_meta();
+    meta["redirect_uris"] = json!(["https://rp.example", "https://rp.example/cb?tenant=a%2Fb"]);
+    let mut rp = app.rp(meta).await;
+    assert_eq!(rp.redirect_uri, "https://rp.example");
+    let (code, verifier) = app.code(&rp, "openid").await;
+    // (app.code checked the redirect; here its exact text.)
+    let r = app.authorize(&rp, &[("scope", "openid"), ("state", "st4te")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()[header::LOCATION].to_str().unwrap();
+    assert!(
+        location.starts_with("https://rp.example?code="),
+        "not rewritten to https://rp.example/: {location}"
+    );
+    // The token endpoint compares the same string.
+    let r = app
+        .token(
+            &rp,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://rp.example/"),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    rp.redirect_uri = "https://rp.example/cb?tenant=a%2Fb".into();
+    let r = app.authorize(&rp, &[("scope", "openid"), ("state", "st4te")]).await;
+    let location = r.headers()[header::LOCATION].to_str().unwrap();
+    assert!(
+        location.starts_with("https://rp.example/cb?tenant=a%2Fb&code="),
+        "{location}"
+    );
+    assert_eq!(location_params(&r)["tenant"], "a/b");
+}

@@ -319,6 +319,49 @@ fn redirect_uris_at_registration() {
         ("cb", false, false),
         ("//rp.example/cb", false, false),
         ("https://", false, false),
+        // Anything a URL parser would rewrite (SPEC "Redirect URIs"): logi follows the string as
+        // registered, so it must be the string every parser reads the same way.
+        ("https:evil.com", false, false),
+        ("https:evil.com/cb", false, false),
+        ("https:/evil.com/cb", false, false),
+        ("https:///cb", false, false),
+        ("https:////evil.com/cb", false, false),
+        ("https://a.example.com\\@evil.com", false, false),
+        ("https://a.example.com\\@evil.com/cb", false, false),
+        ("https://rp.example\\cb", false, false),
+        ("com.example.app:/a\\b", false, false),
+        ("http://127.1:8765/callback", false, false),
+        ("http://2130706433:8765/callback", false, false),
+        ("http://0x7f.0.0.1:8765/callback", false, false),
+        ("http://0177.0.0.1:8765/callback", false, false),
+        ("http://127.000.000.001/cb", false, false),
+        ("http://[0:0:0:0:0:0:0:1]:8765/cb", false, false),
+        ("http://[::1]:08765/cb", false, false),
+        ("http://127.0.0.1:8765/x/../callback", false, false),
+        ("http://127.0.0.1:8765/./callback", false, false),
+        ("https://rp.example/x/%2e%2e/cb", false, false),
+        ("https://rp.example/a/../cb", false, false),
+        ("com.example.app:/x/../cb", false, false),
+        ("https://RP.example/cb", false, false),
+        ("HTTPS://rp.example/cb", false, false),
+        ("Com.Example.App:/cb", false, false),
+        ("http://LOCALHOST:3000/cb", false, false),
+        ("https://rp.example:443/cb", false, false),
+        ("http://127.0.0.1:80/cb", false, false),
+        ("https://rp.example./cb", true, true),
+        ("https://bücher.example/cb", false, false),
+        ("https://xn--bcher-kva.example/cb", true, true),
+        ("https://rp.example/é", false, false),
+        ("https://rp.example/cb?q=\"x\"", false, false),
+        ("https://rp.example/%7e", true, true),
+        ("https://rp.example/cb?", true, true),
+        // The one accepted difference: an empty path, which a parser writes as `/`.
+        ("https://rp.example", true, true),
+        ("https://rp.example?tenant=1", true, true),
+        ("http://127.0.0.1:8765", true, true),
+        ("https://rp.example/", true, true),
+        ("https:rp.example", false, false),
+        ("https://rp.example:443", false, false),
     ];
     for (uri, public_ok, confidential_ok) in cases {
         for (client_type, ok) in [
@@ -399,6 +442,25 @@ fn redirect_uri_matching_is_exact_but_for_the_loopback_port() {
         // `localhost` is not an IP literal: its port must match.
         ("http://localhost:51234/cb", false),
         ("", false),
+        // The strings as written are compared, never what a parser makes of them.
+        ("http://127.1:8080/cb", false),
+        ("http://127.1/cb", false),
+        ("http://2130706433:8080/cb", false),
+        ("http://2130706433:51234/cb", false),
+        ("http://0x7f000001:8080/cb", false),
+        ("http://127.0.0.1:8080/x/../cb", false),
+        ("http://127.0.0.1:51234/./cb", false),
+        ("http://127.0.0.1:08080/cb", false),
+        ("http://127.0.0.1:80/cb", false),
+        ("http://127.0.0.1:/cb", false),
+        ("http://127.0.0.1:51234\\cb", false),
+        ("http://127.0.0.1:51234/CB", false),
+        ("http://127.0.0.1.evil.example:51234/cb", false),
+        ("http://127.0.0.10:8080/cb", false),
+        ("http://[0:0:0:0:0:0:0:1]:51234/cb?x=1", false),
+        ("HTTP://127.0.0.1:51234/cb", false),
+        ("https://rp.example/x/../cb", false),
+        ("https://rp.example/%63b", false),
     ];
     for (presented, matches) in cases {
         assert_eq!(
@@ -408,6 +470,22 @@ fn redirect_uri_matching_is_exact_but_for_the_loopback_port() {
         );
     }
     assert!(!redirect_uri_matches(&[], "https://rp.example/cb"));
+    // The example of the audit: a registered http://127.0.0.1:8765/callback.
+    let registered = strings(&["http://127.0.0.1:8765/callback"]);
+    for (presented, matches) in [
+        ("http://127.0.0.1:8765/callback", true),
+        ("http://127.0.0.1:9999/callback", true),
+        ("http://127.1:8765/callback", false),
+        ("http://2130706433:8765/callback", false),
+        ("http://127.0.0.1:8765/x/../callback", false),
+        ("http://127.0.0.1:8765/callback/", false),
+    ] {
+        assert_eq!(
+            redirect_uri_matches(&registered, presented),
+            matches,
+            "{presented}"
+        );
+    }
     // A loopback https registration gets no port leeway.
     assert!(!redirect_uri_matches(
         &strings(&["https://127.0.0.1:8443/cb"]),
