@@ -254,8 +254,8 @@ async fn authorize(
         return Ok(Redirect::to(&format!("/login?{}", login.finish())).into_response());
     };
     let scope_key = scope::canonical(&req.scopes);
-    let remembered =
-        store::oauth::has_consent(&state.store, &user.id, &req.app.id, &scope_key).await?;
+    let remembered = policy::may_reuse_consent(&req.app, &req.redirect_uri)
+        && store::oauth::has_consent(&state.store, &user.id, &req.app.id, &scope_key).await?;
     if !remembered || prompt("consent") {
         if prompt("none") {
             return Err(redirect_error_of(OAuthError::new(

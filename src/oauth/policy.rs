@@ -464,6 +464,17 @@ pub fn may_introspect(app: &Application) -> Result<(), OAuthError> {
     }
 }
 
+/// Remembered consent (SPEC "Remembered consent"): reused for confidential clients and for
+/// redirects to `https` URIs. A loopback or private-use-scheme redirect can be claimed by any app
+/// on the device (RFC 8252 §8.6), so a public client's authorization to one always asks the
+/// person again, and `prompt=none` for it is `consent_required`.
+pub fn may_reuse_consent(app: &Application, redirect_uri: &str) -> bool {
+    match app.auth.client_type() {
+        ClientType::Confidential => true,
+        ClientType::Public => redirect_uri.starts_with("https://"),
+    }
+}
+
 /// Redirect URI matching at `/oauth/authorize` and `/oauth/token`: exact string equality,
 /// except that the port of a loopback IP redirect URI may differ (RFC 8252 §7.3). The
 /// comparison is of the strings as written, never of what a parser makes of them: a presented

@@ -400,3 +400,81 @@ async fn the_browser_goes_to_the_registered_string_byte_for_byte() {
     );
     assert_eq!(location_params(&r)["tenant"], "a/b");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 10: native public clients and remembered consent (RFC 8252 §8.6)
+// ---------------------------------------------------------------------------------------------
+
+async fn authorize_with(
+    app: &TestApp,
+    rp: &Rp,
+    redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let (_, challenge) = pkce_pair();
+    let mut q = vec![
+        ("client_id", rp.client_id.as_str()),
+        ("redirect_uri", redirect_uri),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "st4te"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    q.extend_from_slice(extra);
+    rp.user
+        .get(app.url("/oauth/authorize"))
+        .query(&q)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn public_native_redirects_ask_for_consent_every_time() {
+    let app = TestApp::spawn().await;
+    let mut meta = public_meta();
+    let loopback = "http://127.0.0.1:8765/cb";
+    let private_use = "com.example.app:/cb";
+    let https = "https://rp.example/cb";
+    meta["redirect_uris"] = json!([loopback, private_use, https]);
+    let rp = app.rp(meta).await;
+
+    for uri in [loopback, "http://127.0.0.1:9999/cb", private_use] {
+        // Consent once ...
+        let r = authorize_with(&app, &rp, uri, &[]).await;
+        let r = app.decide(&rp, r, "allow").await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(location_params(&r).contains_key("code"));
+        // ... and the page again next time: the consent is not reused silently.
+        let r = authorize_with(&app, &rp, uri, &[]).await;
+        assert_eq!(r.status(), StatusCode::OK, "{uri}: the consent page again");
+        assert!(r.text().await.unwrap().contains("name=\"decision\""));
+        // prompt=none cannot show it: consent_required, never a code.
+        let r = authorize_with(&app, &rp, uri, &[("prompt", "none")]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let location = r.headers()[header::LOCATION].to_str().unwrap();
+        assert!(location.starts_with(&format!("{uri}?")), "{location}");
+        let p = location_params(&r);
+        assert_eq!(p["error"], "consent_required", "{uri}");
+        assert!(!p.contains_key("code"));
+    }
+    // The same client's https redirect reuses the remembered consent.
+    let r = authorize_with(&app, &rp, https, &[("prompt", "none")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location_params(&r).contains_key("code"));
+}
+
+#[tokio::test]
+async fn confidential_clients_reuse_consent_on_loopback() {
+    let app = TestApp::spawn().await;
+    let mut meta = confidential_meta();
+    meta["redirect_uris"] = json!(["http://127.0.0.1:8765/cb"]);
+    let rp = app.rp(meta).await;
+    let r = authorize_with(&app, &rp, &rp.redirect_uri, &[]).await;
+    let r = app.decide(&rp, r, "allow").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = authorize_with(&app, &rp, &rp.redirect_uri, &[("prompt", "none")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location_params(&r).contains_key("code"));
+}

@@ -801,3 +801,33 @@ fn only_confidential_clients_introspect() {
         assert_eq!(code(may_introspect(&a)), expected, "{:?}", a.auth);
     }
 }
+
+#[test]
+fn remembered_consent_is_reused_only_where_no_other_app_can_claim_the_redirect() {
+    let keys = keys();
+    let public = app(ClientAuth::Public, &[GRANT_AUTHORIZATION_CODE]);
+    let confidential = app(
+        secret_auth(SecretMethod::Basic, &keys),
+        &[GRANT_AUTHORIZATION_CODE],
+    );
+    let cases = [
+        ("https://rp.example/cb", true, true),
+        ("https://127.0.0.1:8443/cb", true, true),
+        // Loopback and private-use redirects of a public client: any app on the device may
+        // listen there (RFC 8252 §8.6).
+        ("http://127.0.0.1:8765/cb", false, true),
+        ("http://[::1]:8765/cb", false, true),
+        ("http://localhost:3000/cb", false, true),
+        ("com.example.app:/cb", false, true),
+        ("com.example.app://https://rp.example/cb", false, true),
+        ("HTTPS://rp.example/cb", false, true),
+    ];
+    for (uri, public_reuses, confidential_reuses) in cases {
+        assert_eq!(may_reuse_consent(&public, uri), public_reuses, "public {uri}");
+        assert_eq!(
+            may_reuse_consent(&confidential, uri),
+            confidential_reuses,
+            "confidential {uri}"
+        );
+    }
+}
