@@ -65,6 +65,8 @@ pub fn register(
             .id_token_signed_response_alg
             .unwrap_or_else(|| "RS256".into()),
         dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
+        // Only an operator verifies an application (`logi apps verify`).
+        verified: false,
         created_at: now,
         updated_at: now,
     };

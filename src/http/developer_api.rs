@@ -209,6 +209,8 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
         "scope": app.scope,
         "id_token_signed_response_alg": app.id_token_signed_response_alg,
         "dpop_bound_access_tokens": app.dpop_bound_access_tokens,
+        // Read-only: set by an operator with `logi apps verify`.
+        "verified": app.verified,
         "created_at": app.created_at,
         "updated_at": app.updated_at,
     });

@@ -361,11 +361,9 @@ pub fn authenticate_client(
         ClientAuth::Secret { method: _, hash } => {
             let secret = match (&creds.basic, &creds.client_secret_param) {
                 (Some((_, secret)), None) | (None, Some(secret)) => secret,
-                _ => {
-                    return Err(fail(
-                        "client authentication is required: client_secret_basic or client_secret_post",
-                    ))
-                }
+                _ => return Err(fail(
+                    "client authentication is required: client_secret_basic or client_secret_post",
+                )),
             };
             if keys.verify_secret(secret, hash) {
                 Ok(())

@@ -8,8 +8,8 @@
 mod common;
 
 mod accounts;
-mod authz_hardening;
 mod architecture;
+mod authz_hardening;
 mod cli;
 mod console;
 mod developer_api;

@@ -18,6 +18,7 @@ fn app(auth: ClientAuth, grants: &[&str]) -> Application {
         scope: "openid profile".into(),
         id_token_signed_response_alg: "RS256".into(),
         dpop_bound_access_tokens: false,
+        verified: false,
         created_at: 0,
         updated_at: 0,
     }
@@ -823,7 +824,11 @@ fn remembered_consent_is_reused_only_where_no_other_app_can_claim_the_redirect()
         ("HTTPS://rp.example/cb", false, true),
     ];
     for (uri, public_reuses, confidential_reuses) in cases {
-        assert_eq!(may_reuse_consent(&public, uri), public_reuses, "public {uri}");
+        assert_eq!(
+            may_reuse_consent(&public, uri),
+            public_reuses,
+            "public {uri}"
+        );
         assert_eq!(
             may_reuse_consent(&confidential, uri),
             confidential_reuses,

@@ -19,7 +19,14 @@ fn a_refresh_keeps_only_scopes_the_application_still_has() {
         (all, None, Ok((all, all))),
         // Registering more does not add to the grant.
         (
-            &["openid", "email", "profile", "offline_access", "api.read", "api.write"],
+            &[
+                "openid",
+                "email",
+                "profile",
+                "offline_access",
+                "api.read",
+                "api.write",
+            ],
             None,
             Ok((all, all)),
         ),
@@ -38,11 +45,7 @@ fn a_refresh_keeps_only_scopes_the_application_still_has() {
             Ok((&["offline_access"], &["offline_access"])),
         ),
         // A requested narrower scope still works, for this access token only.
-        (
-            all,
-            Some("openid"),
-            Ok((all, &["openid"])),
-        ),
+        (all, Some("openid"), Ok((all, &["openid"]))),
         (
             &["openid", "offline_access"],
             Some("openid offline_access"),
@@ -98,7 +101,12 @@ fn rotation_never_extends_a_family() {
         // Near its end: the family's end decides, however often it rotates.
         (start + 350 * day, 30 * DAY, 365 * DAY, start + 365 * day),
         (start + 364 * day, 30 * DAY, 365 * DAY, start + 365 * day),
-        (start + 365 * day - 1, 30 * DAY, 365 * DAY, start + 365 * day),
+        (
+            start + 365 * day - 1,
+            30 * DAY,
+            365 * DAY,
+            start + 365 * day,
+        ),
         // An absolute lifetime shorter than the refresh ttl caps the first token too.
         (start, 30 * DAY, DAY, start + day),
         // Exactly equal.
