@@ -57,8 +57,9 @@ fn values_are_form_decoded_and_empty_ones_are_absent() {
 
 #[test]
 fn repeats_are_named_and_the_single_parameters_kept() {
-    // (raw, Ok((names given once, repeated names)) or Err)
-    let cases: &[(&[u8], Option<(&[&str], &[&str])>)] = &[
+    // (raw, Some((names given once, repeated names)) or None for an error)
+    type Expected<'a> = Option<(&'a [&'a str], &'a [&'a str])>;
+    let cases: &[(&[u8], Expected)] = &[
         (b"a=1&b=2", Some((&["a", "b"], &[]))),
         (b"a=1&b=2&a=3", Some((&["b"], &["a"]))),
         (b"a=1&b=2&b=&a=3&c=4&a=5", Some((&["c"], &["a", "b"]))),
