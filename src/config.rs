@@ -47,6 +47,9 @@ pub struct Config {
     pub master_key: Secret,
     pub access_token_ttl_seconds: u64,
     pub refresh_token_ttl_seconds: u64,
+    /// Absolute lifetime of a refresh-token family (a grant), counted from the authorization:
+    /// rotation never extends it.
+    pub refresh_token_absolute_ttl_seconds: u64,
     pub authorization_code_ttl_seconds: u64,
     pub id_token_ttl_seconds: u64,
     pub session_ttl_seconds: u64,
@@ -96,6 +99,7 @@ impl Default for Config {
             master_key: Secret::default(),
             access_token_ttl_seconds: 600,
             refresh_token_ttl_seconds: 30 * 24 * 3600,
+            refresh_token_absolute_ttl_seconds: 365 * 24 * 3600,
             authorization_code_ttl_seconds: 60,
             id_token_ttl_seconds: 3600,
             session_ttl_seconds: 12 * 3600,
@@ -191,6 +195,10 @@ impl Config {
         for (key, value) in [
             ("access_token_ttl_seconds", self.access_token_ttl_seconds),
             ("refresh_token_ttl_seconds", self.refresh_token_ttl_seconds),
+            (
+                "refresh_token_absolute_ttl_seconds",
+                self.refresh_token_absolute_ttl_seconds,
+            ),
             (
                 "authorization_code_ttl_seconds",
                 self.authorization_code_ttl_seconds,

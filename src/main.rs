@@ -32,6 +32,22 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Review registered applications (operators).
+    Apps {
+        #[command(subcommand)]
+        command: AppsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// List every application: client_id, name, owner email, verified (tab-separated).
+    List,
+    /// Mark an application verified: its authorization errors are then redirected to it even
+    /// before anyone signs in (RFC 9700 §4.11.2).
+    Verify { client_id: String },
+    /// Withdraw the verification.
+    Unverify { client_id: String },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +146,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
                 );
             }
         }
+        Command::Apps { command } => apps(command, &config).await?,
         Command::User {
             command: UserCommand::Create { email, name },
         } => {
@@ -167,6 +184,36 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             println!("{}", user.id);
         }
     }
+    Ok(())
+}
+
+async fn apps(command: AppsCommand, config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = store::Store::connect(&config.database_url, 1).await?;
+    store.migrate().await?;
+    let (client_id, verified) = match command {
+        AppsCommand::List => {
+            println!("client_id\tname\towner_email\tverified");
+            for a in store::applications::list_all(&store).await? {
+                let verified = if a.verified { "yes" } else { "no" };
+                println!(
+                    "{}\t{}\t{}\t{verified}",
+                    a.client_id, a.client_name, a.owner_email
+                );
+            }
+            return Ok(());
+        }
+        AppsCommand::Verify { client_id } => (client_id, true),
+        AppsCommand::Unverify { client_id } => (client_id, false),
+    };
+    let now = logi::clock::system_now();
+    if !store::applications::set_verified(&store, &client_id, verified, now).await? {
+        return Err(format!("no application has client_id {client_id}").into());
+    }
+    tracing::info!(target: "logi::security", %client_id, verified, "application verification changed");
+    println!(
+        "{client_id} {}",
+        if verified { "verified" } else { "unverified" }
+    );
     Ok(())
 }
 

@@ -68,6 +68,8 @@ pub fn register(
         dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
         allowed_cors_origins: input.allowed_cors_origins,
         cors_origins: Vec::new(),
+        // Only an operator verifies an application (`logi apps verify`).
+        verified: false,
         created_at: now,
         updated_at: now,
     };

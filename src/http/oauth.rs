@@ -119,7 +119,11 @@ fn authorize_params(p: &Params) -> AuthorizeParams {
 
 async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let raw = uri.query().unwrap_or_default().as_bytes().to_vec();
-    authorize_entry(&state, &headers, Params::parse(&raw).map_err(Into::into)).await
+    let params = Params::parse(&raw).map_err(Into::into);
+    if let Some(r) = repeated_parameters(&state, &headers, &params, &raw).await {
+        return r;
+    }
+    authorize_entry(&state, &headers, params).await
 }
 
 async fn authorize_post(
@@ -127,12 +131,32 @@ async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    authorize_entry(
-        &state,
-        &headers,
-        super::extract::form_params(&headers, &body),
-    )
-    .await
+    let params = super::extract::form_params(&headers, &body);
+    if let Some(r) = repeated_parameters(&state, &headers, &params, &body).await {
+        return r;
+    }
+    authorize_entry(&state, &headers, params).await
+}
+
+/// A request refused as malformed because a parameter is repeated still goes back to the client
+/// when its `client_id` and `redirect_uri` are each given once and valid (RFC 6749 §4.1.2.1);
+/// `None` when `params` parsed, or failed for another reason.
+async fn repeated_parameters(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Result<Params, super::extract::BadInput>,
+    raw: &[u8],
+) -> Option<Response> {
+    match params {
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {}
+        _ => return None,
+    }
+    let (singles, repeated) = Params::parse_with_repeats(raw).ok()?;
+    if repeated.is_empty() {
+        return None;
+    }
+    let error = authorize::repeated_parameters(&state.store, &singles, &repeated).await;
+    Some(authorize_failure(state, headers, singles.get("client_id"), error).await)
 }
 
 async fn authorize_entry(
@@ -164,9 +188,88 @@ async fn authorize_entry(
             },
             None => (authorize_params(&params), None),
         };
+    let client_id = request.client_id.clone();
     match authorize(state, headers, request, resumed, t).await {
         Ok(r) => r,
-        Err(e) => authorize_error(state, e),
+        Err(e) => authorize_failure(state, headers, client_id.as_deref(), e).await,
+    }
+}
+
+/// An error of `/oauth/authorize`, with the exception RFC 9700 §4.11.2 demands because anyone
+/// may register an application (SPEC "Redirect URIs"): for an unverified application, an error
+/// found while nobody is signed in is not redirected automatically but shown on a page with a
+/// link to the error redirect, so the person decides. Verified applications, and requests of a
+/// signed-in user, get the plain redirect. Fails closed: when the application cannot be read,
+/// nothing is redirected.
+async fn authorize_failure(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+    e: AuthorizeError,
+) -> Response {
+    let AuthorizeError::Redirect {
+        redirect_uri,
+        state: client_state,
+        error,
+    } = e
+    else {
+        return authorize_error(state, e);
+    };
+    let app = match client_id {
+        Some(id) => store::applications::by_client_id(&state.store, id).await,
+        None => Ok(None),
+    };
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    if app.as_ref().is_some_and(|a| a.verified) {
+        return redirect_error(state, &redirect_uri, client_state.as_deref(), &error);
+    }
+    match CurrentUser::of(state, headers).await {
+        Ok(Some(_)) => redirect_error(state, &redirect_uri, client_state.as_deref(), &error),
+        Ok(None) => unverified_error_page(
+            state,
+            app.as_ref()
+                .map_or("The application", |a| a.client_name.as_str()),
+            &redirect_uri,
+            client_state.as_deref(),
+            &error,
+        ),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// The page an unverified application's error gets before sign-in: the error, the application,
+/// and the full error redirect as a link (`error`, `error_description`, `state`, `iss`).
+fn unverified_error_page(
+    state: &AppState,
+    client_name: &str,
+    redirect_uri: &str,
+    client_state: Option<&str>,
+    error: &OAuthError,
+) -> Response {
+    let link = authorize::redirect_with(redirect_uri, &error_params(state, client_state, error));
+    let redirect_host = url::Url::parse(redirect_uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(String::from)
+                .or_else(|| Some(u.scheme().to_string()))
+        })
+        .unwrap_or_default();
+    match render(
+        "authorize_error.html",
+        context! {
+            client_name,
+            error => error.code.as_str(),
+            description => &error.description,
+            link,
+            redirect_host,
+        },
+    ) {
+        Ok(body) => html(StatusCode::BAD_REQUEST, body),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -191,6 +294,16 @@ fn redirect_error(
     client_state: Option<&str>,
     error: &OAuthError,
 ) -> Response {
+    let params = error_params(state, client_state, error);
+    Redirect::to(&authorize::redirect_with(redirect_uri, &params)).into_response()
+}
+
+/// The parameters of an error redirect: `error`, `error_description`, `state`, `iss`.
+fn error_params<'a>(
+    state: &'a AppState,
+    client_state: Option<&'a str>,
+    error: &'a OAuthError,
+) -> Vec<(&'a str, &'a str)> {
     let mut params = vec![
         ("error", error.code.as_str()),
         ("error_description", error.description.as_str()),
@@ -199,7 +312,7 @@ fn redirect_error(
         params.push(("state", s));
     }
     params.push(("iss", state.config.issuer.as_str()));
-    Redirect::to(&authorize::redirect_with(redirect_uri, &params)).into_response()
+    params
 }
 
 async fn store_pending(
@@ -351,8 +464,8 @@ async fn authorize(
         return Ok(Redirect::to(&format!("/login?{}", login.finish())).into_response());
     };
     let scope_key = scope::canonical(&req.scopes);
-    let remembered =
-        store::oauth::has_consent(&state.store, &user.id, &req.app.id, &scope_key).await?;
+    let remembered = policy::may_reuse_consent(&req.app, &req.redirect_uri)
+        && store::oauth::has_consent(&state.store, &user.id, &req.app.id, &scope_key).await?;
     if !remembered || prompt("consent") {
         if prompt("none") {
             return Err(redirect_error_of(OAuthError::new(

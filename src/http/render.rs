@@ -24,6 +24,10 @@ fn env() -> &'static Environment<'static> {
             ("home.html", include_str!("../../templates/home.html")),
             ("error.html", include_str!("../../templates/error.html")),
             ("consent.html", include_str!("../../templates/consent.html")),
+            (
+                "authorize_error.html",
+                include_str!("../../templates/authorize_error.html"),
+            ),
             ("logout.html", include_str!("../../templates/logout.html")),
             ("device.html", include_str!("../../templates/device.html")),
             ("message.html", include_str!("../../templates/message.html")),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     error::{ErrorCode, OAuthError},
+    params::Params,
     policy, scope,
 };
 use crate::{
@@ -71,11 +72,14 @@ impl From<StoreError> for AuthorizeError {
     }
 }
 
-pub async fn validate(
+/// The application and redirect URI of a request, both known and matching. Until they are,
+/// an error is a page and never a redirect (RFC 6749 §4.1.2.1).
+pub async fn client_and_redirect(
     store: &Store,
-    params: AuthorizeParams,
-) -> Result<ValidRequest, AuthorizeError> {
-    let Some(client_id) = params.client_id.as_deref() else {
+    client_id: Option<&str>,
+    redirect_uri: Option<&str>,
+) -> Result<(std::sync::Arc<Application>, String), AuthorizeError> {
+    let Some(client_id) = client_id else {
         return Err(AuthorizeError::Fatal(
             "The request has no client_id.".into(),
         ));
@@ -85,16 +89,63 @@ pub async fn validate(
             "The application that sent you here is not registered with logi.".into(),
         ));
     };
-    let Some(redirect_uri) = params.redirect_uri.clone() else {
+    let Some(redirect_uri) = redirect_uri else {
         return Err(AuthorizeError::Fatal(
             "The request has no redirect_uri.".into(),
         ));
     };
-    if !policy::redirect_uri_matches(&app.redirect_uris, &redirect_uri) {
+    if !policy::redirect_uri_matches(&app.redirect_uris, redirect_uri) {
         return Err(AuthorizeError::Fatal(
             "The redirect_uri of this request is not registered for the application.".into(),
         ));
     }
+    Ok((app, redirect_uri.to_string()))
+}
+
+/// A request with repeated parameters (RFC 6749 §3.1), given the parameters that appear once
+/// and the repeated names: `invalid_request` sent back to the client when `client_id` and
+/// `redirect_uri` are each given once and valid (RFC 6749 §4.1.2.1), with `state` if that was
+/// given once; otherwise the error page.
+pub async fn repeated_parameters(
+    store: &Store,
+    singles: &Params,
+    repeated: &[String],
+) -> AuthorizeError {
+    let names = repeated
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if repeated
+        .iter()
+        .any(|n| n == "client_id" || n == "redirect_uri")
+    {
+        return AuthorizeError::Fatal(format!(
+            "The authorization request is malformed: parameter {names} is repeated."
+        ));
+    }
+    match client_and_redirect(store, singles.get("client_id"), singles.get("redirect_uri")).await {
+        Ok((_, redirect_uri)) => AuthorizeError::Redirect {
+            redirect_uri,
+            state: singles.get("state").map(String::from),
+            error: OAuthError::invalid_request(format!(
+                "each parameter may be given once: {names} is repeated"
+            )),
+        },
+        Err(e) => e,
+    }
+}
+
+pub async fn validate(
+    store: &Store,
+    params: AuthorizeParams,
+) -> Result<ValidRequest, AuthorizeError> {
+    let (app, redirect_uri) = client_and_redirect(
+        store,
+        params.client_id.as_deref(),
+        params.redirect_uri.as_deref(),
+    )
+    .await?;
     let state = params.state.clone();
     let fail = |error: OAuthError| AuthorizeError::Redirect {
         redirect_uri: redirect_uri.clone(),
@@ -239,22 +290,34 @@ pub async fn issue_code(
     Ok(code)
 }
 
-/// The client redirect carrying `params` (RFC 6749 §4.1.2), keeping the URI's own query.
+/// The client redirect carrying `params` (RFC 6749 §4.1.2): the redirect URI exactly as given,
+/// byte for byte, with the parameters appended as text (`?` or `&`, form-encoded values). It is
+/// never parsed and re-serialised: a URL parser's rewrite could send the browser somewhere else
+/// than the registered URI says (SPEC "Redirect URIs").
 pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     if params.is_empty() {
         return redirect_uri.to_string();
     }
-    match url::Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            {
-                let mut q = url.query_pairs_mut();
-                for (k, v) in params {
-                    q.append_pair(k, v);
-                }
-            }
-            url.to_string()
-        }
-        Err(_) => redirect_uri.to_string(),
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        query.append_pair(k, v);
+    }
+    let query = query.finish();
+    // Registered URIs have no fragment; should one ever appear, the query goes before it.
+    let (base, fragment) = match redirect_uri.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (redirect_uri, None),
+    };
+    let separator = if !base.contains('?') {
+        "?"
+    } else if base.ends_with('?') || base.ends_with('&') {
+        ""
+    } else {
+        "&"
+    };
+    match fragment {
+        Some(f) => format!("{base}{separator}{query}#{f}"),
+        None => format!("{base}{separator}{query}"),
     }
 }
 

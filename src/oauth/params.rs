@@ -30,6 +30,32 @@ impl Params {
         Ok(Params(out))
     }
 
+    /// Like [`Params::parse`], but a repeated name is not fatal: the names given exactly once,
+    /// and the repeated names (each once, in order of appearance). For `/oauth/authorize`, whose
+    /// errors go back to the client once `client_id` and `redirect_uri` are known (RFC 6749
+    /// §4.1.2.1). Other malformations still fail.
+    pub fn parse_with_repeats(raw: &[u8]) -> Result<(Params, Vec<String>), ParamsError> {
+        if std::str::from_utf8(raw).is_err() {
+            return Err(ParamsError("body is not valid UTF-8".into()));
+        }
+        let mut all: Vec<(String, String)> = Vec::new();
+        for (k, v) in form_urlencoded::parse(raw) {
+            if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
+                return Err(ParamsError("parameters must be valid UTF-8".into()));
+            }
+            all.push((k.into_owned(), v.into_owned()));
+        }
+        let count = |name: &str| all.iter().filter(|(k, _)| k == name).count();
+        let mut repeated: Vec<String> = Vec::new();
+        for (k, _) in &all {
+            if count(k) > 1 && !repeated.contains(k) {
+                repeated.push(k.clone());
+            }
+        }
+        let singles = all.iter().filter(|(k, _)| count(k) == 1).cloned().collect();
+        Ok((Params(singles), repeated))
+    }
+
     /// A value; empty values count as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -165,7 +165,9 @@ pub fn check_grant_types(client_type: ClientType, grants: &[String]) -> Result<(
 /// - a private-use scheme such as `com.example.app:/cb` for public (native) clients only
 ///   (RFC 8252 §7.1: reverse domain name with at least one dot);
 /// - never a fragment (RFC 6749 §3.1.2), a wildcard, a relative URI, credentials in the URI, any
-///   other plain `http`, or a dangerous scheme (`javascript:`, `data:`, `file:`, …).
+///   other plain `http`, or a dangerous scheme (`javascript:`, `data:`, `file:`, …);
+/// - never a URI that a URL parser would rewrite ([`is_canonical`]): logi redirects to the
+///   registered string byte for byte, and a browser must read it exactly as logi's checks did.
 pub fn check_redirect_uri(client_type: ClientType, uri: &str) -> Result<(), MetadataError> {
     let bad = |m: &str| MetadataError::InvalidRedirectUri(format!("{uri}: {m}"));
     if uri.is_empty() || uri.len() > 2000 {
@@ -180,9 +182,21 @@ pub fn check_redirect_uri(client_type: ClientType, uri: &str) -> Result<(), Meta
     if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("must not contain whitespace"));
     }
+    // WHATWG parsers read `\` as `/` in http(s) URLs while others keep it: a URI whose meaning
+    // depends on the reader is refused, whatever the scheme.
+    if uri.contains('\\') {
+        return Err(bad("must not contain backslashes"));
+    }
     let parsed = url::Url::parse(uri).map_err(|_| bad("must be an absolute URI"))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad("must not contain credentials"));
+    }
+    if !is_canonical(&parsed, uri) {
+        return Err(MetadataError::InvalidRedirectUri(format!(
+            "{uri}: is not in canonical form (a URL parser reads it as {}); register the URI \
+             exactly as it is to be followed",
+            parsed.as_str()
+        )));
     }
     match parsed.scheme() {
         "https" => {
@@ -207,6 +221,20 @@ pub fn check_redirect_uri(client_type: ClientType, uri: &str) -> Result<(), Meta
             "scheme not allowed: use https, loopback http or a reverse-domain private-use scheme",
         )),
     }
+}
+
+/// Whether `uri` is exactly what a URL parser makes of it (`parsed` is `Url::parse(uri)`):
+/// then every reader — logi's checks, the browser that follows the redirect, the client that
+/// compares it — sees the same scheme, host, port and path. That refuses `https:evil.com` and
+/// `https:///cb` (read as `https://evil.com/`, `https://cb/`), non-canonical hosts (`127.1`,
+/// `2130706433`, `0x7f.1`, upper case, IDN not in punycode), default ports written out,
+/// dot segments (`/x/../cb`), and characters the parser would percent-encode.
+///
+/// No rewrite is accepted, not even the harmless one of an empty path (`https://rp.example` is
+/// written `https://rp.example/`): SPEC "Redirect URIs" refuses any URI a parser would rewrite,
+/// and the error message names the canonical form to register instead.
+pub fn is_canonical(parsed: &url::Url, uri: &str) -> bool {
+    parsed.as_str() == uri
 }
 
 pub fn is_loopback_host(host: &str) -> bool {
@@ -350,8 +378,9 @@ impl PresentedCredentials {
 /// - Public clients identify with `client_id` in the body and nothing else. A Basic header or a
 ///   `client_secret` parameter is refused with `invalid_client` (downgrade defence: a public
 ///   client presenting a secret means someone is confused about what the client is).
-/// - Confidential clients use exactly the method they registered; the secret is compared in
-///   constant time (HMAC verify).
+/// - Confidential clients with a secret present it either in the Basic header
+///   (`client_secret_basic`) or in the body (`client_secret_post`), whichever they registered;
+///   the secret is compared in constant time (HMAC verify).
 /// - Using two methods at once is refused (RFC 6749 §2.3).
 pub fn authenticate_client(
     app: &Application,
@@ -380,16 +409,14 @@ pub fn authenticate_client(
             }
             Ok(())
         }
-        ClientAuth::Secret { method, hash } => {
-            let secret = match (method, &creds.basic, &creds.client_secret_param) {
-                (SecretMethod::Basic, Some((_, secret)), None) => secret,
-                (SecretMethod::Post, None, Some(secret)) => secret,
-                (SecretMethod::Basic, _, _) => {
-                    return Err(fail("this client is registered for client_secret_basic"))
-                }
-                (SecretMethod::Post, _, _) => {
-                    return Err(fail("this client is registered for client_secret_post"))
-                }
+        // Either place, whichever method was registered (the registered one is what the client
+        // shows; RP libraries differ in their default). Both at once was refused above.
+        ClientAuth::Secret { method: _, hash } => {
+            let secret = match (&creds.basic, &creds.client_secret_param) {
+                (Some((_, secret)), None) | (None, Some(secret)) => secret,
+                _ => return Err(fail(
+                    "client authentication is required: client_secret_basic or client_secret_post",
+                )),
             };
             if keys.verify_secret(secret, hash) {
                 Ok(())
@@ -488,30 +515,66 @@ pub fn may_introspect(app: &Application) -> Result<(), OAuthError> {
     }
 }
 
+/// Remembered consent (SPEC "Remembered consent"): reused for confidential clients and for
+/// redirects to `https` URIs. A loopback or private-use-scheme redirect can be claimed by any app
+/// on the device (RFC 8252 §8.6), so a public client's authorization to one always asks the
+/// person again, and `prompt=none` for it is `consent_required`.
+pub fn may_reuse_consent(app: &Application, redirect_uri: &str) -> bool {
+    match app.auth.client_type() {
+        ClientType::Confidential => true,
+        ClientType::Public => redirect_uri.starts_with("https://"),
+    }
+}
+
 /// Redirect URI matching at `/oauth/authorize` and `/oauth/token`: exact string equality,
-/// except that the port of a loopback IP redirect URI may differ (RFC 8252 §7.3).
+/// except that the port of a loopback IP redirect URI may differ (RFC 8252 §7.3). The
+/// comparison is of the strings as written, never of what a parser makes of them: a presented
+/// `http://127.1:8765/cb`, `http://2130706433:8765/cb` or `http://127.0.0.1:8765/x/../cb` is not
+/// the registered `http://127.0.0.1:8765/cb`.
 pub fn redirect_uri_matches(registered: &[String], presented: &str) -> bool {
     registered
         .iter()
         .any(|r| r == presented || loopback_equal_but_port(r, presented))
 }
 
+/// `http://127.0.0.1:PORT…` or `http://[::1]:PORT…` → (`http://127.0.0.1`, `…`), the port (if
+/// any, digits only) cut out of the text. `None` for anything else.
+fn split_loopback_port(uri: &str) -> Option<(&str, &str)> {
+    let host_end = ["http://127.0.0.1", "http://[::1]"]
+        .iter()
+        .find(|prefix| uri.starts_with(*prefix))?
+        .len();
+    let (origin, rest) = uri.split_at(host_end);
+    let rest = match rest.strip_prefix(':') {
+        Some(after) => {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            &after[digits..]
+        }
+        None => rest,
+    };
+    // The authority ends here: a path, a query, or nothing.
+    (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')).then_some((origin, rest))
+}
+
 fn loopback_equal_but_port(registered: &str, presented: &str) -> bool {
-    let (Ok(r), Ok(p)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
+    // The presented URI must itself be canonical (no `:08765`, no dot segments, nothing a
+    // parser would rewrite), so that the text compared is what the browser will follow.
+    let Ok(parsed) = url::Url::parse(presented) else {
         return false;
     };
-    let loopback_ip = |u: &url::Url| {
-        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"))
-    };
-    loopback_ip(&r)
-        && loopback_ip(&p)
-        && r.host_str() == p.host_str()
-        && r.path() == p.path()
-        && r.query() == p.query()
-        && r.username().is_empty()
-        && p.username().is_empty()
-        && p.password().is_none()
-        && p.fragment().is_none()
+    if !is_canonical(&parsed, presented) || parsed.fragment().is_some() {
+        return false;
+    }
+    match (
+        split_loopback_port(registered),
+        split_loopback_port(presented),
+    ) {
+        (Some(r), Some(p)) => r == p,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,20 @@ use crate::{
     store::{self, applications::Application, oauth::Grant, oauth::RefreshToken, Store},
 };
 
+/// The end of a refresh-token family that started (its grant was created) at
+/// `family_started_at` and lives at most `absolute_ttl` seconds (SPEC "Tokens": rotation never
+/// extends it).
+pub fn family_ends_at(family_started_at: i64, absolute_ttl: u64) -> i64 {
+    family_started_at.saturating_add(i64::try_from(absolute_ttl).unwrap_or(i64::MAX))
+}
+
+/// When a refresh token issued at `now` expires: `ttl` seconds later, but never after the end of
+/// its family.
+pub fn refresh_expires_at(now: i64, ttl: u64, family_started_at: i64, absolute_ttl: u64) -> i64 {
+    now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX))
+        .min(family_ends_at(family_started_at, absolute_ttl))
+}
+
 /// Access tokens are ES256: an order of magnitude cheaper to sign than RS256.
 pub const ACCESS_TOKEN_ALG: Alg = Alg::ES256;
 
@@ -95,22 +109,29 @@ impl TokenContext<'_> {
         Ok((jwt, claims))
     }
 
-    /// A new refresh token: 256 random bits for the client, an HMAC for the database.
+    /// A new refresh token of `grant`'s family: 256 random bits for the client, an HMAC for the
+    /// database. It expires after `refresh_token_ttl_seconds`, but never after the family's
+    /// absolute end ([`refresh_expires_at`]).
     pub fn refresh_token(
         &self,
         app: &Application,
-        grant_id: &str,
+        grant: &Grant,
         scopes: &[String],
         dpop_jkt: Option<String>,
     ) -> (String, RefreshToken) {
         let token = random_token(32);
         let row = RefreshToken {
             token_hash: self.keys.hash_secret(&token),
-            grant_id: grant_id.to_string(),
+            grant_id: grant.id.clone(),
             application_id: app.id.clone(),
             scope: scopes.join(" "),
             created_at: self.now,
-            expires_at: self.now + self.config.refresh_token_ttl_seconds as i64,
+            expires_at: refresh_expires_at(
+                self.now,
+                self.config.refresh_token_ttl_seconds,
+                grant.created_at,
+                self.config.refresh_token_absolute_ttl_seconds,
+            ),
             used_at: None,
             dpop_jkt,
         };
@@ -122,12 +143,12 @@ impl TokenContext<'_> {
     pub fn initial_refresh_token(
         &self,
         app: &Application,
-        grant_id: &str,
+        grant: &Grant,
         scopes: &[String],
     ) -> Option<(String, RefreshToken)> {
         policy::issues_refresh_token(app, scopes).then(|| {
             let binding = policy::refresh_token_binding(app, self.dpop_jkt.as_deref());
-            self.refresh_token(app, grant_id, scopes, binding)
+            self.refresh_token(app, grant, scopes, binding)
         })
     }
 

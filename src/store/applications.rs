@@ -27,6 +27,10 @@ pub struct Application {
     /// The origins the browser may call logi from for this client, as the policy derived them
     /// when the application was last written.
     pub cors_origins: Vec<String>,
+    /// Set only by an operator (`logi apps verify`), never through the developer API: before
+    /// sign-in, authorization errors of an unverified application are not redirected
+    /// automatically (RFC 9700 §4.11.2).
+    pub verified: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -48,6 +52,7 @@ struct Row {
     dpop_bound_access_tokens: i64,
     allowed_cors_origins: Option<String>,
     cors_origins: String,
+    verified: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -73,6 +78,7 @@ impl TryFrom<Row> for Application {
                 .map(from_json_list)
                 .transpose()?,
             cors_origins: from_json_list(&r.cors_origins)?,
+            verified: r.verified != 0,
             id: r.id,
             client_id: r.client_id,
             owner_id: r.owner_id,
@@ -90,8 +96,8 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
         "INSERT INTO applications (id, client_id, owner_id, client_name, client_type, \
          token_endpoint_auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scope, id_token_signed_response_alg, dpop_bound_access_tokens, created_at, \
-         updated_at, allowed_cors_origins, cors_origins) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         updated_at, allowed_cors_origins, cors_origins, verified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&a.id)
     .bind(&a.client_id)
@@ -110,14 +116,16 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(a.updated_at)
     .bind(a.allowed_cors_origins.as_deref().map(to_json_list))
     .bind(to_json_list(&a.cors_origins))
+    .bind(a.verified as i64)
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;
     Ok(())
 }
 
-/// Writes the mutable metadata. `client_type` and `secret_hash` are deliberately not columns of
-/// this statement: the type never changes and the secret only through [`set_secret_hash`].
+/// Writes the mutable metadata. `client_type`, `secret_hash` and `verified` are deliberately
+/// not columns of this statement: the type never changes, the secret only through
+/// [`set_secret_hash`], and the verification only by an operator ([`set_verified`]).
 pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE applications SET client_name = $2, token_endpoint_auth_method = $3, \
@@ -246,4 +254,51 @@ pub async fn allowed_origins(store: &Store) -> Result<Arc<std::collections::Hash
     let set = Arc::new(set);
     store.caches.remember_origins(set.clone(), generation);
     Ok(set)
+}
+
+/// An operator's verification (`logi apps verify` / `unverify`) of the application with this
+/// `client_id`; `false` when there is none. Every process's cache hears of it.
+pub async fn set_verified(
+    store: &Store,
+    client_id: &str,
+    verified: bool,
+    now: i64,
+) -> Result<bool> {
+    let done =
+        sqlx::query("UPDATE applications SET verified = $2, updated_at = $3 WHERE client_id = $1")
+            .bind(client_id)
+            .bind(verified as i64)
+            .bind(now)
+            .execute(&store.pool)
+            .await?;
+    announce(store, Change::Applications).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// One line of `logi apps list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub client_id: String,
+    pub client_name: String,
+    pub owner_email: String,
+    pub verified: bool,
+}
+
+/// Every application with its owner's email, for operators.
+pub async fn list_all(store: &Store) -> Result<Vec<Listed>> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT a.client_id, a.client_name, u.email, a.verified \
+         FROM applications a JOIN users u ON u.id = a.owner_id ORDER BY a.created_at, a.id",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(client_id, client_name, owner_email, verified)| Listed {
+            client_id,
+            client_name,
+            owner_email,
+            verified: verified != 0,
+        })
+        .collect())
 }

@@ -231,6 +231,16 @@ impl TestApp {
         body
     }
 
+    /// What an operator's `logi apps verify` / `unverify` does, through the server's own store
+    /// (which tells every cache).
+    pub async fn set_verified(&self, client_id: &str, verified: bool) {
+        let store = &self.state.store;
+        let found = logi::store::applications::set_verified(store, client_id, verified, self.now())
+            .await
+            .expect("set_verified");
+        assert!(found, "no application {client_id}");
+    }
+
     pub async fn post_app(&self, token: &str, metadata: &Value) -> reqwest::Response {
         self.api()
             .post(self.url("/developer/applications"))

@@ -12,6 +12,7 @@ mod helpers;
 mod accounts;
 mod architecture;
 mod authn_hardening;
+mod authz_hardening;
 mod cli;
 mod console;
 mod cors;

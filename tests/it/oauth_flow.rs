@@ -585,7 +585,9 @@ async fn prompt_none_and_max_age() {
     q.push(("prompt", "none"));
     let r = app.authorize(&rp, &q).await;
     assert_eq!(location_params(&r)["error"], "consent_required");
-    // Without a session: login_required, never a page.
+    // Without a session: login_required, never a page (for a verified application; an
+    // unverified one gets a page with the link instead, see `authz_hardening`).
+    app.set_verified(&rp.client_id, true).await;
     let stranger = app.browser();
     let mut full: Vec<(&str, &str)> = vec![
         ("client_id", &rp.client_id),

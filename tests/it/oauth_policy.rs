@@ -194,11 +194,14 @@ async fn confidential_client_registered_for_post_uses_client_secret_param() {
     expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
 
+/// SPEC row "client authentication": a secret client accepts `client_secret_basic` and
+/// `client_secret_post` alike, whichever it registered; two methods at once are
+/// `invalid_request`.
 #[tokio::test]
-async fn confidential_client_using_the_other_method_is_invalid_client() {
+async fn confidential_client_may_use_either_secret_method() {
     let app = TestApp::spawn().await;
 
-    // Registered for client_secret_basic, tries client_secret_post.
+    // Registered for client_secret_basic, uses client_secret_post.
     let basic_rp = app.rp(confidential_meta()).await;
     let secret = basic_rp.client_secret.clone().unwrap();
     let (code, verifier) = app.code(&basic_rp, "openid").await;
@@ -212,16 +215,11 @@ async fn confidential_client_using_the_other_method_is_invalid_client() {
         .send()
         .await
         .unwrap();
-    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
-    // The registered method still works with the same code (nothing was consumed).
-    let (status, body) = json_of(
-        app.token(&basic_rp, &code_form(&basic_rp, &code, &verifier))
-            .await,
-    )
-    .await;
+    let (status, body) = json_of(r).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_tokens(&body);
 
-    // Registered for client_secret_post, tries client_secret_basic.
+    // Registered for client_secret_post, uses client_secret_basic.
     let mut meta = confidential_meta();
     meta["token_endpoint_auth_method"] = json!("client_secret_post");
     let post_rp = app.rp(meta).await;
@@ -235,8 +233,53 @@ async fn confidential_client_using_the_other_method_is_invalid_client() {
         .send()
         .await
         .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_tokens(&body);
+    // The registered value is what the API still shows.
+    let shown: Value = app
+        .api()
+        .get(app.url(&format!("/developer/applications/{}", post_rp.app_id)))
+        .bearer_auth(&post_rp.dev_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["token_endpoint_auth_method"], "client_secret_post");
+
+    // A wrong secret by the other method is still refused.
+    let (code, verifier) = app.code(&post_rp, "openid").await;
+    let r = app
+        .api()
+        .post(app.url("/oauth/token"))
+        .basic_auth(&post_rp.client_id, Some("not-the-secret"))
+        .form(&code_form(&post_rp, &code, &verifier))
+        .send()
+        .await
+        .unwrap();
     let headers = expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
     assert_basic_challenge(&headers);
+
+    // Both methods in one request: invalid_request, and the code is not consumed.
+    let mut form = code_form(&post_rp, &code, &verifier);
+    form.push(("client_secret", &secret));
+    let r = app
+        .api()
+        .post(app.url("/oauth/token"))
+        .basic_auth(&post_rp.client_id, Some(&secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let (status, body) = json_of(
+        app.token(&post_rp, &code_form(&post_rp, &code, &verifier))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
@@ -879,13 +922,26 @@ async fn public_client_revokes_with_client_id_only_and_basic_is_invalid_client()
 }
 
 #[tokio::test]
-async fn confidential_client_revokes_with_its_registered_method() {
+async fn confidential_client_revokes_with_its_secret() {
     let app = TestApp::spawn().await;
     let rp = app.rp(confidential_meta()).await;
     let tokens = app.tokens(&rp, "openid offline_access").await;
     let rt = tokens["refresh_token"].as_str().unwrap();
     let secret = rp.client_secret.clone().unwrap();
-    // Registered for Basic: the secret in the body is the wrong method.
+    // A wrong secret is refused, by either method.
+    let r = app
+        .api()
+        .post(app.url("/oauth/revoke"))
+        .form(&[
+            ("token", rt),
+            ("client_id", rp.client_id.as_str()),
+            ("client_secret", "not-the-secret"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    // Registered for Basic, the secret in the body works as well (SPEC: either method).
     let r = app
         .api()
         .post(app.url("/oauth/revoke"))
@@ -894,15 +950,6 @@ async fn confidential_client_revokes_with_its_registered_method() {
             ("client_id", rp.client_id.as_str()),
             ("client_secret", secret.as_str()),
         ])
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_client").await;
-    let r = app
-        .api()
-        .post(app.url("/oauth/revoke"))
-        .basic_auth(&rp.client_id, Some(&secret))
-        .form(&[("token", rt)])
         .send()
         .await
         .unwrap();

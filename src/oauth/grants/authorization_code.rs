@@ -19,9 +19,18 @@ pub async fn exchange(
 ) -> Result<TokenResponse, GrantError> {
     let invalid = |d: &str| GrantError::OAuth(OAuthError::invalid_grant(d));
     let hash = ctx.keys.hash_secret(code);
+    // One answer for an unknown code and for another client's code, whatever its state: a
+    // client learns nothing about codes that are not its own.
+    const NOT_YOURS: &str = "invalid authorization code";
     let Some((row, grant)) = store::oauth::code_and_grant(ctx.store, &hash).await? else {
-        return Err(invalid("unknown authorization code"));
+        return Err(invalid(NOT_YOURS));
     };
+    // The client check comes first (RFC 6749 §4.1.3): another client's code is simply invalid
+    // for this one. Were the replay check first, any client holding a leaked, used code could
+    // revoke the grant of the client it belongs to.
+    if row.application_id != app.id {
+        return Err(invalid(NOT_YOURS));
+    }
     // "If an authorization code is used more than once, the authorization server MUST deny the
     // request and SHOULD revoke (when possible) all tokens previously issued based on that
     // authorization code." (RFC 6749 §4.1.2)
@@ -31,10 +40,6 @@ pub async fn exchange(
         return Err(invalid(
             "authorization code already used; tokens issued with it are revoked",
         ));
-    }
-    // A code of another client is simply invalid for this one (RFC 6749 §4.1.3).
-    if row.application_id != app.id {
-        return Err(invalid("authorization code was issued to another client"));
     }
     if row.expires_at <= ctx.now {
         return Err(invalid("authorization code expired"));

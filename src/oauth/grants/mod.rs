@@ -105,7 +105,7 @@ pub(super) async fn first_tokens(
     };
     let (access_token, _) =
         ctx.access_token(app, user_id, scopes, Some(grant.auth_time), Some(&grant.id))?;
-    let refresh = ctx.initial_refresh_token(app, &grant.id, scopes);
+    let refresh = ctx.initial_refresh_token(app, grant, scopes);
     let row = refresh.as_ref().map(|(_, row)| row);
     if !store::oauth::redeem(ctx.store, redemption, row, ctx.now).await? {
         return Ok(None);

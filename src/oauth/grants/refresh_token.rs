@@ -6,7 +6,7 @@ use crate::{
     oauth::{
         error::OAuthError,
         scope,
-        tokens::{TokenContext, TokenResponse},
+        tokens::{family_ends_at, TokenContext, TokenResponse},
     },
     store::{self, applications::Application},
 };
@@ -42,19 +42,20 @@ pub async fn refresh(
     if grant.revoked_at.is_some() {
         return Err(invalid("refresh token revoked"));
     }
-    let original = scope::parse(&row.scope).unwrap_or_default();
-    // "The requested scope MUST NOT include any scope not originally granted" (RFC 6749 §6).
-    let scopes = match requested_scope {
-        None => original.clone(),
-        Some(s) => {
-            let requested =
-                scope::parse(s).ok_or_else(|| OAuthError::invalid_scope("malformed scope"))?;
-            if !scope::is_subset(&requested, &original) {
-                return Err(OAuthError::invalid_scope("scope may only shrink on refresh").into());
-            }
-            requested
-        }
-    };
+    // The family's absolute lifetime (SPEC "Tokens"): the successors' expiry is capped by it
+    // already; this also holds when the configured lifetime was shortened since.
+    let family_end = family_ends_at(
+        grant.created_at,
+        ctx.config.refresh_token_absolute_ttl_seconds,
+    );
+    if family_end <= ctx.now {
+        return Err(invalid(
+            "the authorization reached its maximum lifetime: sign in again",
+        ));
+    }
+    let granted = scope::parse(&row.scope).unwrap_or_default();
+    let registered = scope::parse(&app.scope).unwrap_or_default();
+    let Refreshed { kept, scopes } = refreshed_scopes(&granted, &registered, requested_scope)?;
     let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
     let (access_token, _) = ctx.access_token(
         app,
@@ -63,8 +64,9 @@ pub async fn refresh(
         Some(grant.auth_time),
         Some(&grant.id),
     )?;
-    // The successor keeps the original scope (RFC 6749 §6): narrowing applies to this access token.
-    let (next_token, next_row) = ctx.refresh_token(app, &grant.id, &original, row.dpop_jkt.clone());
+    // The successor keeps the granted scope (RFC 6749 §6), less what the application no longer
+    // has: narrowing by `scope` applies to this access token only.
+    let (next_token, next_row) = ctx.refresh_token(app, &grant, &kept, row.dpop_jkt.clone());
 
     // One conditional update, committed together with the successor, decides which of several
     // concurrent requests rotates the token; the others are reuse.
@@ -79,6 +81,51 @@ pub async fn refresh(
     Ok(response)
 }
 
+/// The scopes of a refresh: `kept` for the successor refresh token, `scopes` for the new access
+/// token.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refreshed {
+    pub kept: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// A refreshed grant keeps only the scopes the application still has (SPEC "Tokens"): the
+/// granted scopes intersected with the current registration. A requested `scope` may narrow the
+/// access token further but never widen it (RFC 6749 §6); asking for a scope that was granted
+/// but is no longer registered is `invalid_scope`. When `offline_access` itself is gone, the
+/// application may no longer hold refresh tokens: `invalid_grant`.
+pub fn refreshed_scopes(
+    granted: &[String],
+    registered: &[String],
+    requested: Option<&str>,
+) -> Result<Refreshed, OAuthError> {
+    let kept: Vec<String> = granted
+        .iter()
+        .filter(|s| registered.contains(s))
+        .cloned()
+        .collect();
+    if !kept.iter().any(|s| s == "offline_access") {
+        return Err(OAuthError::invalid_grant(
+            "the application is no longer registered for offline_access",
+        ));
+    }
+    let scopes = match requested {
+        None => kept.clone(),
+        Some(s) => {
+            let requested =
+                scope::parse(s).ok_or_else(|| OAuthError::invalid_scope("malformed scope"))?;
+            // "The requested scope MUST NOT include any scope not originally granted" (§6).
+            if !scope::is_subset(&requested, &kept) {
+                return Err(OAuthError::invalid_scope(
+                    "scope may only shrink on refresh, within the scopes the application still has",
+                ));
+            }
+            requested
+        }
+    };
+    Ok(Refreshed { kept, scopes })
+}
+
 /// A rotated refresh token presented again: someone holds a copy. Revoke the whole family
 /// (the grant: every refresh and access token of it, the newest included).
 async fn reuse(ctx: &TokenContext<'_>, app: &Application, grant_id: &str) -> GrantError {
@@ -90,3 +137,6 @@ async fn reuse(ctx: &TokenContext<'_>, app: &Application, grant_id: &str) -> Gra
         "refresh token already used; its family is revoked",
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -54,3 +54,40 @@ fn values_are_form_decoded_and_empty_ones_are_absent() {
         assert_eq!(p.contains(name), contained, "{name}");
     }
 }
+
+#[test]
+fn repeats_are_named_and_the_single_parameters_kept() {
+    // (raw, Some((names given once, repeated names)) or None for an error)
+    type Expected<'a> = Option<(&'a [&'a str], &'a [&'a str])>;
+    let cases: &[(&[u8], Expected)] = &[
+        (b"a=1&b=2", Some((&["a", "b"], &[]))),
+        (b"a=1&b=2&a=3", Some((&["b"], &["a"]))),
+        (b"a=1&b=2&b=&a=3&c=4&a=5", Some((&["c"], &["a", "b"]))),
+        (b"a=1&%61=2&b=1", Some((&["b"], &["a"]))),
+        (b"", Some((&[], &[]))),
+        // Still refused: invalid UTF-8, raw or percent-encoded.
+        (b"a=1&a=%FF", None),
+        (b"a=\xff&a=1", None),
+    ];
+    for (raw, expected) in cases {
+        let got = Params::parse_with_repeats(raw);
+        let shown = String::from_utf8_lossy(raw);
+        match expected {
+            None => assert!(got.is_err(), "{shown:?}: {got:?}"),
+            Some((singles, repeated)) => {
+                let (params, names) = got.unwrap_or_else(|e| panic!("{shown:?}: {e:?}"));
+                assert_eq!(&names, repeated, "{shown:?}");
+                for name in ["a", "b", "c"] {
+                    assert_eq!(
+                        params.contains(name),
+                        singles.contains(&name),
+                        "{shown:?}: {name}"
+                    );
+                }
+            }
+        }
+    }
+    let (params, _) = Params::parse_with_repeats(b"state=x&scope=a&scope=b").unwrap();
+    assert_eq!(params.get("state"), Some("x"));
+    assert_eq!(params.get("scope"), None);
+}

@@ -20,6 +20,7 @@ fn app(auth: ClientAuth, grants: &[&str]) -> Application {
         dpop_bound_access_tokens: false,
         allowed_cors_origins: None,
         cors_origins: vec![],
+        verified: false,
         created_at: 0,
         updated_at: 0,
     }
@@ -321,6 +322,51 @@ fn redirect_uris_at_registration() {
         ("cb", false, false),
         ("//rp.example/cb", false, false),
         ("https://", false, false),
+        // Anything a URL parser would rewrite (SPEC "Redirect URIs"): logi follows the string as
+        // registered, so it must be the string every parser reads the same way.
+        ("https:evil.com", false, false),
+        ("https:evil.com/cb", false, false),
+        ("https:/evil.com/cb", false, false),
+        ("https:///cb", false, false),
+        ("https:////evil.com/cb", false, false),
+        ("https://a.example.com\\@evil.com", false, false),
+        ("https://a.example.com\\@evil.com/cb", false, false),
+        ("https://rp.example\\cb", false, false),
+        ("com.example.app:/a\\b", false, false),
+        ("http://127.1:8765/callback", false, false),
+        ("http://2130706433:8765/callback", false, false),
+        ("http://0x7f.0.0.1:8765/callback", false, false),
+        ("http://0177.0.0.1:8765/callback", false, false),
+        ("http://127.000.000.001/cb", false, false),
+        ("http://[0:0:0:0:0:0:0:1]:8765/cb", false, false),
+        ("http://[::1]:08765/cb", false, false),
+        ("http://127.0.0.1:8765/x/../callback", false, false),
+        ("http://127.0.0.1:8765/./callback", false, false),
+        ("https://rp.example/x/%2e%2e/cb", false, false),
+        ("https://rp.example/a/../cb", false, false),
+        ("com.example.app:/x/../cb", false, false),
+        ("https://RP.example/cb", false, false),
+        ("HTTPS://rp.example/cb", false, false),
+        ("Com.Example.App:/cb", false, false),
+        ("http://LOCALHOST:3000/cb", false, false),
+        ("https://rp.example:443/cb", false, false),
+        ("http://127.0.0.1:80/cb", false, false),
+        ("https://rp.example./cb", true, true),
+        ("https://bücher.example/cb", false, false),
+        ("https://xn--bcher-kva.example/cb", true, true),
+        ("https://rp.example/é", false, false),
+        ("https://rp.example/cb?q=\"x\"", false, false),
+        ("https://rp.example/%7e", true, true),
+        ("https://rp.example/cb?", true, true),
+        // SPEC: even the empty path a parser writes as `/` is a rewrite.
+        ("https://rp.example", false, false),
+        ("https://rp.example?tenant=1", false, false),
+        ("https://rp.example/?tenant=1", true, true),
+        ("http://127.0.0.1:8765", false, false),
+        ("http://127.0.0.1:8765/", true, true),
+        ("https://rp.example/", true, true),
+        ("https:rp.example", false, false),
+        ("https://rp.example:443", false, false),
     ];
     for (uri, public_ok, confidential_ok) in cases {
         for (client_type, ok) in [
@@ -401,6 +447,25 @@ fn redirect_uri_matching_is_exact_but_for_the_loopback_port() {
         // `localhost` is not an IP literal: its port must match.
         ("http://localhost:51234/cb", false),
         ("", false),
+        // The strings as written are compared, never what a parser makes of them.
+        ("http://127.1:8080/cb", false),
+        ("http://127.1/cb", false),
+        ("http://2130706433:8080/cb", false),
+        ("http://2130706433:51234/cb", false),
+        ("http://0x7f000001:8080/cb", false),
+        ("http://127.0.0.1:8080/x/../cb", false),
+        ("http://127.0.0.1:51234/./cb", false),
+        ("http://127.0.0.1:08080/cb", false),
+        ("http://127.0.0.1:80/cb", false),
+        ("http://127.0.0.1:/cb", false),
+        ("http://127.0.0.1:51234\\cb", false),
+        ("http://127.0.0.1:51234/CB", false),
+        ("http://127.0.0.1.evil.example:51234/cb", false),
+        ("http://127.0.0.10:8080/cb", false),
+        ("http://[0:0:0:0:0:0:0:1]:51234/cb?x=1", false),
+        ("HTTP://127.0.0.1:51234/cb", false),
+        ("https://rp.example/x/../cb", false),
+        ("https://rp.example/%63b", false),
     ];
     for (presented, matches) in cases {
         assert_eq!(
@@ -410,6 +475,22 @@ fn redirect_uri_matching_is_exact_but_for_the_loopback_port() {
         );
     }
     assert!(!redirect_uri_matches(&[], "https://rp.example/cb"));
+    // The example of the audit: a registered http://127.0.0.1:8765/callback.
+    let registered = strings(&["http://127.0.0.1:8765/callback"]);
+    for (presented, matches) in [
+        ("http://127.0.0.1:8765/callback", true),
+        ("http://127.0.0.1:9999/callback", true),
+        ("http://127.1:8765/callback", false),
+        ("http://2130706433:8765/callback", false),
+        ("http://127.0.0.1:8765/x/../callback", false),
+        ("http://127.0.0.1:8765/callback/", false),
+    ] {
+        assert_eq!(
+            redirect_uri_matches(&registered, presented),
+            matches,
+            "{presented}"
+        );
+    }
     // A loopback https registration gets no port leeway.
     assert!(!redirect_uri_matches(
         &strings(&["https://127.0.0.1:8443/cb"]),
@@ -485,7 +566,7 @@ fn client_authentication() {
         ),
         (&public, creds(None, Some(id), Some(SECRET)), refused),
         (&public, creds(None, Some(id), Some("x")), refused),
-        // client_secret_basic: right secret, wrong secret, wrong place.
+        // Registered for client_secret_basic: the secret in either place, right or wrong.
         (&basic, creds(Some((id, SECRET)), None, None), ok),
         (&basic, creds(Some((id, SECRET)), Some(id), None), ok),
         (
@@ -494,12 +575,15 @@ fn client_authentication() {
             refused_basic,
         ),
         (&basic, creds(Some((id, "")), None, None), refused_basic),
-        (&basic, creds(None, Some(id), Some(SECRET)), refused),
+        (&basic, creds(None, Some(id), Some(SECRET)), ok),
+        (&basic, creds(None, Some(id), Some("wrong")), refused),
         (&basic, creds(None, Some(id), None), refused),
-        // client_secret_post: right secret, wrong secret, wrong place.
+        // Registered for client_secret_post: the same, both places accepted.
         (&post, creds(None, Some(id), Some(SECRET)), ok),
         (&post, creds(None, Some(id), Some("wrong")), refused),
-        (&post, creds(Some((id, SECRET)), None, None), refused_basic),
+        (&post, creds(Some((id, SECRET)), None, None), ok),
+        (&post, creds(Some((id, SECRET)), Some(id), None), ok),
+        (&post, creds(Some((id, "wrong")), None, None), refused_basic),
         (&post, creds(None, Some(id), None), refused),
         // Two methods at once (RFC 6749 §2.3), for every kind of client.
         (
@@ -791,4 +875,38 @@ fn the_default_cors_origins_come_from_https_and_loopback_redirect_uris() {
     );
     assert!(cors_origins(ClientType::Confidential, None, &redirects).is_empty());
     assert!(cors_origins(ClientType::Public, Some(&[]), &redirects).is_empty());
+}
+
+#[test]
+fn remembered_consent_is_reused_only_where_no_other_app_can_claim_the_redirect() {
+    let keys = keys();
+    let public = app(ClientAuth::Public, &[GRANT_AUTHORIZATION_CODE]);
+    let confidential = app(
+        secret_auth(SecretMethod::Basic, &keys),
+        &[GRANT_AUTHORIZATION_CODE],
+    );
+    let cases = [
+        ("https://rp.example/cb", true, true),
+        ("https://127.0.0.1:8443/cb", true, true),
+        // Loopback and private-use redirects of a public client: any app on the device may
+        // listen there (RFC 8252 §8.6).
+        ("http://127.0.0.1:8765/cb", false, true),
+        ("http://[::1]:8765/cb", false, true),
+        ("http://localhost:3000/cb", false, true),
+        ("com.example.app:/cb", false, true),
+        ("com.example.app://https://rp.example/cb", false, true),
+        ("HTTPS://rp.example/cb", false, true),
+    ];
+    for (uri, public_reuses, confidential_reuses) in cases {
+        assert_eq!(
+            may_reuse_consent(&public, uri),
+            public_reuses,
+            "public {uri}"
+        );
+        assert_eq!(
+            may_reuse_consent(&confidential, uri),
+            confidential_reuses,
+            "confidential {uri}"
+        );
+    }
 }
