@@ -19,4 +19,5 @@ mod oauth_flow;
 mod oauth_policy;
 mod oidc;
 mod operations;
+mod server_limits;
 mod token_lifecycle;
