@@ -99,7 +99,8 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             server::serve(state, listener, server::shutdown_signal()).await?;
         }
         Command::Migrate => {
-            let store = store::Store::connect(&config.database_url, 1).await?;
+            let acquire = std::time::Duration::from_millis(config.database_acquire_timeout_ms);
+            let store = store::Store::connect(&config.database_url, 1, acquire).await?;
             store.migrate().await?;
             println!("migrations applied");
         }

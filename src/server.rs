@@ -39,7 +39,12 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
 /// [`prepare`] with a given clock (tests pass a manual one).
 pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState, StartError> {
     let keys = ServerKeys::load(&config)?;
-    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    let store = Store::connect(
+        &config.database_url,
+        config.database_max_connections,
+        Duration::from_millis(config.database_acquire_timeout_ms),
+    )
+    .await?;
     store.migrate().await?;
     let keyring = crate::keys::KeyRing::load(&store, &keys, clock.now()).await?;
     Ok(AppState::new(

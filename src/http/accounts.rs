@@ -211,8 +211,7 @@ async fn login(
         &ip,
         state.clock.now(),
     )
-    .await
-    .map_err(PageError::internal)?;
+    .await?;
     match outcome {
         LoginOutcome::Success(user) => {
             tracing::info!(target: "logi::security", user_id = %user.id, "signed in");

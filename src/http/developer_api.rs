@@ -146,8 +146,7 @@ async fn mint_token(
         &ip,
         t,
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let user = match outcome {
         LoginOutcome::Success(user) => user,
         LoginOutcome::Invalid => return Err(invalid()),

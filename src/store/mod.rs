@@ -93,7 +93,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl Store {
     /// Opens the database named by `url`, creating the SQLite file (and its folder) if needed.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+    /// PostgreSQL: a request waits at most `acquire_timeout` for a connection (while the server
+    /// is unreachable, requests fail that fast and the pool reconnects by itself).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -132,7 +138,7 @@ impl Store {
                 let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
                 AnyPoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(5))
+                    .acquire_timeout(acquire_timeout)
                     .connect_with(options)
                     .await?
             }

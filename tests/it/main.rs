@@ -11,6 +11,7 @@ mod accounts;
 mod architecture;
 mod cli;
 mod console;
+mod db_outage;
 mod developer_api;
 mod device_flow;
 mod multi_process;
