@@ -172,6 +172,7 @@ async fn revoke_token(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    extract::path_text(&id)?;
     if store::developer_tokens::revoke(&state.store, &dev.user_id, &id, state.clock.now()).await? {
         tracing::info!(target: "logi::security", user_id = %dev.user_id, token_id = %id, "developer token revoked");
         Ok(StatusCode::NO_CONTENT)
@@ -253,6 +254,7 @@ async fn get_application(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    extract::path_text(&id)?;
     Ok(Json(application_json(
         &owned(&state, &dev, &id).await?,
         None,
@@ -266,6 +268,7 @@ async fn patch_application(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    extract::path_text(&id)?;
     let current = owned(&state, &dev, &id).await?;
     let input = metadata(&headers, &body)?;
     let next = apps::apply_patch(&current, input, state.clock.now())?;
@@ -280,6 +283,7 @@ async fn delete_application(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    extract::path_text(&id)?;
     if store::applications::delete_owned(&state.store, &dev.user_id, &id).await? {
         tracing::info!(target: "logi::security", user_id = %dev.user_id, application = %id, "application deleted");
         Ok(StatusCode::NO_CONTENT)
@@ -293,6 +297,7 @@ async fn rotate_secret(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    extract::path_text(&id)?;
     let mut app = owned(&state, &dev, &id).await?;
     match apps::rotate_secret(&state.store, &state.keys, &mut app, state.clock.now()).await? {
         apps::Rotation::Rotated(secret) => Ok(no_store(

@@ -11,6 +11,7 @@ mod accounts;
 mod architecture;
 mod cli;
 mod console;
+mod control_chars;
 mod db_outage;
 mod developer_api;
 mod device_flow;
