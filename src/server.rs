@@ -38,7 +38,6 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
 
 /// [`prepare`] with a given clock (tests pass a manual one).
 pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState, StartError> {
-    let keys = ServerKeys::load(&config)?;
     let store = Store::connect(
         &config.database_url,
         config.database_max_connections,
@@ -46,6 +45,11 @@ pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState
     )
     .await?;
     store.migrate().await?;
+    // A master key is generated only for a database without signing keys, and must decrypt
+    // every key the database holds.
+    let has_keys = !crate::store::keys::all(&store).await?.is_empty();
+    let keys = ServerKeys::load(&config, !has_keys)?;
+    crate::keys::check_master_key(&store, &keys).await?;
     let keyring = crate::keys::KeyRing::load(&store, &keys, clock.now()).await?;
     Ok(AppState::new(
         config,
