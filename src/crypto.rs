@@ -21,6 +21,8 @@ pub struct ServerKeys {
     secret_hash: hmac::Key,
     csrf: hmac::Key,
     dpop_nonce: hmac::Key,
+    /// Pseudonyms for logs (an email that matches no account).
+    log_pseudonym: hmac::Key,
     /// AES-256-GCM key for private signing keys at rest.
     key_encryption: aead::LessSafeKey,
 }
@@ -82,6 +84,7 @@ impl ServerKeys {
             secret_hash: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"secret-hash")),
             csrf: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"csrf")),
             dpop_nonce: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"dpop-nonce")),
+            log_pseudonym: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"log-pseudonym")),
             key_encryption: aead::LessSafeKey::new(
                 // A 32-byte key is always valid for AES-256-GCM.
                 aead::UnboundKey::new(&aead::AES_256_GCM, &derive(b"signing-key-encryption"))
@@ -111,6 +114,14 @@ impl ServerKeys {
     /// The DPoP nonce of a time window: the same in every process that shares the master key.
     pub fn dpop_nonce(&self, window: i64) -> String {
         URL_SAFE_NO_PAD.encode(hmac::sign(&self.dpop_nonce, &window.to_be_bytes()).as_ref())
+    }
+
+    /// A short keyed hash of `value` (an email) for logs: the same value gives the same tag, so
+    /// repeated attempts can be correlated, but the log does not reveal it (16 base64url
+    /// characters, 96 bits).
+    pub fn log_pseudonym(&self, value: &str) -> String {
+        let tag = hmac::sign(&self.log_pseudonym, value.as_bytes());
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..12])
     }
 
     pub fn verify_csrf(&self, cookie_value: &str, form_token: &str) -> bool {

@@ -3,6 +3,7 @@
 
 use crate::{
     config::Config,
+    crypto::ServerKeys,
     store::{self, users::User, Store},
 };
 
@@ -26,8 +27,12 @@ pub enum LoginError {
     Password(#[from] PasswordError),
 }
 
+/// Logs name the account by its id, or an email that matches none by a keyed hash
+/// ([`ServerKeys::log_pseudonym`]); the email itself only at DEBUG.
+#[allow(clippy::too_many_arguments)]
 pub async fn attempt(
     store: &Store,
+    keys: &ServerKeys,
     hasher: &PasswordHasherPool,
     config: &Config,
     email: &str,
@@ -42,7 +47,9 @@ pub async fn attempt(
         store::throttle::locked_for(store, &ip_key, now).await?,
     ];
     if let Some(retry_after) = locked.into_iter().flatten().max() {
-        tracing::warn!(target: "logi::security", email, client_ip, "login refused: throttled");
+        let email_hash = keys.log_pseudonym(email);
+        tracing::warn!(target: "logi::security", %email_hash, client_ip, "login refused: throttled");
+        tracing::debug!(target: "logi::security", %email_hash, email, "throttled login: email");
         return Ok(LoginOutcome::Locked {
             retry_after: retry_after.max(1),
         });
@@ -74,7 +81,16 @@ pub async fn attempt(
                 window,
             )
             .await?;
-            tracing::info!(target: "logi::security", email, client_ip, "login failed");
+            match &user {
+                Some(user) => {
+                    tracing::info!(target: "logi::security", user_id = %user.id, client_ip, "login failed")
+                }
+                None => {
+                    let email_hash = keys.log_pseudonym(email);
+                    tracing::info!(target: "logi::security", %email_hash, client_ip, "login failed: no such account");
+                    tracing::debug!(target: "logi::security", %email_hash, email, "failed login: email");
+                }
+            }
             Ok(LoginOutcome::Invalid)
         }
     }

@@ -204,6 +204,7 @@ async fn login(
     };
     let outcome = accounts::login::attempt(
         &state.store,
+        &state.keys,
         &state.hasher,
         &state.config,
         &email,

@@ -139,6 +139,7 @@ async fn mint_token(
     let t = state.clock.now();
     let outcome = accounts::login::attempt(
         &state.store,
+        &state.keys,
         &state.hasher,
         &state.config,
         &email,

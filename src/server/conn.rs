@@ -33,12 +33,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    body::Body,
-    extract::ConnectInfo,
-    http::Request,
-    Router,
-};
+use axum::{body::Body, extract::ConnectInfo, http::Request, Router};
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::TokioIo;
 use tokio::{
@@ -401,6 +396,7 @@ fn fd_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit writes into the struct we pass and reads nothing else.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every Unix
     (rc == 0).then_some(limit.rlim_cur as u64)
 }
 

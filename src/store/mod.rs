@@ -185,9 +185,8 @@ fn sqlite_url_with_create(url: &str) -> Result<String> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" && !path.is_empty() {
         if let Some(dir) = Path::new(path).parent() {
-            crate::crypto::create_private_dir(dir).map_err(|e| {
-                StoreError::Url(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            crate::crypto::create_private_dir(dir)
+                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         }
         create_private_file(Path::new(path))
             .map_err(|e| StoreError::Url(format!("cannot create {path}: {e}")))?;

@@ -45,7 +45,11 @@ async fn nul_in_oauth_parameters_is_invalid_request() {
     }
     // A known client with NUL in another parameter: never a 500.
     let r = app.authorize(&rp, &[("state", "a\0b")]).await;
-    assert!(r.status().is_client_error() || r.status().is_redirection(), "{}", r.status());
+    assert!(
+        r.status().is_client_error() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
 
     // Token, revocation, introspection: form bodies.
     for (path, form) in [
@@ -148,7 +152,10 @@ async fn nul_in_json_forms_and_paths_is_refused() {
     // Browser forms: login, signup, device (with a valid CSRF token).
     let browser = app.browser();
     for (path, fields) in [
-        ("/login", vec![("email", "a\0@example.com"), ("password", PASSWORD)]),
+        (
+            "/login",
+            vec![("email", "a\0@example.com"), ("password", PASSWORD)],
+        ),
         (
             "/signup",
             vec![
@@ -169,7 +176,12 @@ async fn nul_in_json_forms_and_paths_is_refused() {
         let csrf = app.csrf(&browser, path).await;
         let mut form = fields.clone();
         form.push(("csrf_token", &csrf));
-        let r = browser.post(app.url(path)).form(&form).send().await.unwrap();
+        let r = browser
+            .post(app.url(path))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_page_400(&format!("{path} {fields:?}"), &r);
     }
     // Signed in: the device form and the console.

@@ -272,7 +272,10 @@ async fn a_database_outage_fails_fast_with_retry_after_and_logi_recovers() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         let took = start.elapsed();
-        assert!(took < Duration::from_millis(1600), "one request took {took:?}");
+        assert!(
+            took < Duration::from_millis(1600),
+            "one request took {took:?}"
+        );
 
         cluster.start();
         // Recovers by itself: no restart of logi.

@@ -15,6 +15,7 @@ mod control_chars;
 mod db_outage;
 mod developer_api;
 mod device_flow;
+mod metrics_and_logs;
 mod multi_process;
 mod oauth2_client;
 mod oauth_flow;

@@ -77,7 +77,10 @@ async fn a_connection_that_sends_half_its_headers_is_closed_after_the_header_tim
     let closed = closed_within(&mut stalled, Duration::from_secs(5))
         .await
         .expect("a connection stuck in its headers is closed");
-    assert!(closed >= Duration::from_millis(700), "closed too early: {closed:?}");
+    assert!(
+        closed >= Duration::from_millis(700),
+        "closed too early: {closed:?}"
+    );
 
     // Trickling one byte at a time does not extend the deadline.
     let mut trickle = connect(&app.base).await;

@@ -89,7 +89,10 @@ fn control_characters_are_refused_in_protocol_parameters() {
 fn form_fields_keep_line_breaks_but_refuse_nul_and_other_controls() {
     let cases: &[(&[u8], bool)] = &[
         // A textarea: one redirect URI per line.
-        (b"redirect_uris=https%3A%2F%2Fa.example%2Fcb%0D%0Ahttps%3A%2F%2Fb.example%2Fcb", true),
+        (
+            b"redirect_uris=https%3A%2F%2Fa.example%2Fcb%0D%0Ahttps%3A%2F%2Fb.example%2Fcb",
+            true,
+        ),
         (b"name=a%09b", true),
         (b"email=a%00%40example.com", false),
         (b"email=a\0b", false),
