@@ -98,6 +98,17 @@ pub async fn pause(duration: Duration) {
     tokio::time::sleep(duration).await;
 }
 
+/// A point `after` from now on the monotonic timer: for connection deadlines (header read, idle,
+/// shutdown), never a source of "now" for the protocol.
+pub fn deadline(after: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + after
+}
+
+/// Resolves at `deadline` (see [`deadline`]).
+pub fn sleep_until(deadline: tokio::time::Instant) -> tokio::time::Sleep {
+    tokio::time::sleep_until(deadline)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

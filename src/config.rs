@@ -84,6 +84,22 @@ pub struct Config {
     pub signup_max_per_ip_per_hour: u32,
     pub max_body_bytes: usize,
     pub request_timeout_seconds: u64,
+    /// A connection that has not sent its complete request headers this long after it opened
+    /// (or after its first byte of a new request) is closed.
+    pub header_read_timeout_seconds: u64,
+    /// An idle keep-alive connection is closed after this long.
+    pub idle_timeout_seconds: u64,
+    /// Concurrent connections; further ones wait in the listen backlog. 0: derived from the
+    /// file-descriptor limit (`RLIMIT_NOFILE`) minus headroom for the database pool.
+    pub max_connections: usize,
+    /// On SIGTERM: how long in-flight requests may take before every connection is closed.
+    pub shutdown_timeout_seconds: u64,
+    /// PostgreSQL: how long a request waits for a pooled connection before answering 503.
+    pub database_acquire_timeout_ms: u64,
+    /// Serve `/metrics` to loopback peers (the TCP peer, never a forwarded address).
+    pub metrics_allow_loopback: bool,
+    /// Serve `/metrics` to anyone presenting `Authorization: Bearer <metrics_token>`. Empty: off.
+    pub metrics_token: Secret,
     /// `pretty` or `json`.
     pub log_format: String,
 }
@@ -118,6 +134,13 @@ impl Default for Config {
             signup_max_per_ip_per_hour: 20,
             max_body_bytes: 64 * 1024,
             request_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_connections: 0,
+            shutdown_timeout_seconds: 30,
+            database_acquire_timeout_ms: 1000,
+            metrics_allow_loopback: true,
+            metrics_token: Secret::default(),
             log_format: "pretty".into(),
         }
     }
@@ -217,6 +240,16 @@ impl Config {
                 self.device_poll_interval_seconds,
             ),
             ("jwks_max_age_seconds", self.jwks_max_age_seconds),
+            (
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds,
+            ),
+            ("idle_timeout_seconds", self.idle_timeout_seconds),
+            ("shutdown_timeout_seconds", self.shutdown_timeout_seconds),
+            (
+                "database_acquire_timeout_ms",
+                self.database_acquire_timeout_ms,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0"));

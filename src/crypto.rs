@@ -21,6 +21,8 @@ pub struct ServerKeys {
     secret_hash: hmac::Key,
     csrf: hmac::Key,
     dpop_nonce: hmac::Key,
+    /// Pseudonyms for logs (an email that matches no account).
+    log_pseudonym: hmac::Key,
     /// AES-256-GCM key for private signing keys at rest.
     key_encryption: aead::LessSafeKey,
     /// AES-256-GCM key for authorization requests that travel with the login redirect.
@@ -42,16 +44,23 @@ pub enum MasterKeyError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "master key file {0} does not exist, but the database already holds signing keys: restore \
+         the master key they were created with (or set LOGI_MASTER_KEY); logi never generates a \
+         new one beside existing keys"
+    )]
+    MissingForExistingKeys(String),
 }
 
 impl ServerKeys {
     /// Loads the master key from configuration, or from `data_dir/master.key`, generating that file
-    /// (with a loud warning) when neither exists.
-    pub fn load(config: &Config) -> Result<ServerKeys, MasterKeyError> {
+    /// (with a loud warning) when neither exists and `may_generate` (the database holds no
+    /// signing keys yet: a new key beside existing ones would make them unusable).
+    pub fn load(config: &Config, may_generate: bool) -> Result<ServerKeys, MasterKeyError> {
         let encoded = if !config.master_key.0.is_empty() {
             config.master_key.0.clone()
         } else {
-            load_or_generate_key_file(&config.data_dir.join("master.key"))?
+            load_or_generate_key_file(&config.data_dir.join("master.key"), may_generate)?
         };
         let raw =
             decode_any_base64(encoded.trim()).ok_or(MasterKeyError::Invalid("not valid base64"))?;
@@ -77,6 +86,7 @@ impl ServerKeys {
             secret_hash: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"secret-hash")),
             csrf: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"csrf")),
             dpop_nonce: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"dpop-nonce")),
+            log_pseudonym: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"log-pseudonym")),
             key_encryption: aead::LessSafeKey::new(
                 // A 32-byte key is always valid for AES-256-GCM.
                 aead::UnboundKey::new(&aead::AES_256_GCM, &derive(b"signing-key-encryption"))
@@ -110,6 +120,14 @@ impl ServerKeys {
     /// The DPoP nonce of a time window: the same in every process that shares the master key.
     pub fn dpop_nonce(&self, window: i64) -> String {
         URL_SAFE_NO_PAD.encode(hmac::sign(&self.dpop_nonce, &window.to_be_bytes()).as_ref())
+    }
+
+    /// A short keyed hash of `value` (an email) for logs: the same value gives the same tag, so
+    /// repeated attempts can be correlated, but the log does not reveal it (16 base64url
+    /// characters, 96 bits).
+    pub fn log_pseudonym(&self, value: &str) -> String {
+        let tag = hmac::sign(&self.log_pseudonym, value.as_bytes());
+        URL_SAFE_NO_PAD.encode(&tag.as_ref()[..12])
     }
 
     pub fn verify_csrf(&self, cookie_value: &str, form_token: &str) -> bool {
@@ -206,7 +224,7 @@ impl ServerKeys {
     }
 }
 
-fn load_or_generate_key_file(path: &Path) -> Result<String, MasterKeyError> {
+fn load_or_generate_key_file(path: &Path, may_generate: bool) -> Result<String, MasterKeyError> {
     let io = |source| MasterKeyError::Io {
         path: path.display().to_string(),
         source,
@@ -216,8 +234,13 @@ fn load_or_generate_key_file(path: &Path) -> Result<String, MasterKeyError> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
         Err(_) => {}
     }
+    if !may_generate {
+        return Err(MasterKeyError::MissingForExistingKeys(
+            path.display().to_string(),
+        ));
+    }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        create_private_dir(dir).map_err(io)?;
     }
     let key = random_token(32);
     write_private_file(path, &key).map_err(io)?;
@@ -229,6 +252,22 @@ fn load_or_generate_key_file(path: &Path) -> Result<String, MasterKeyError> {
         path.display()
     );
     Ok(key)
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only (0700 on Unix); an existing
+/// folder is left as it is.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 #[cfg(unix)]

@@ -115,7 +115,8 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
             server::serve(state, listener, server::shutdown_signal()).await?;
         }
         Command::Migrate => {
-            let store = store::Store::connect(&config.database_url, 1).await?;
+            let acquire = std::time::Duration::from_millis(config.database_acquire_timeout_ms);
+            let store = store::Store::connect(&config.database_url, 1, acquire).await?;
             store.migrate().await?;
             println!("migrations applied");
         }
@@ -188,7 +189,8 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
 }
 
 async fn apps(command: AppsCommand, config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let store = store::Store::connect(&config.database_url, 1).await?;
+    let acquire = std::time::Duration::from_millis(config.database_acquire_timeout_ms);
+    let store = store::Store::connect(&config.database_url, 1, acquire).await?;
     store.migrate().await?;
     let (client_id, verified) = match command {
         AppsCommand::List => {

@@ -1,6 +1,8 @@
 //! Wiring: open the store, migrate, build the app, serve until a shutdown signal.
 
-use std::{future::Future, net::SocketAddr};
+pub mod conn;
+
+use std::{future::Future, time::Duration};
 
 use tokio::net::TcpListener;
 
@@ -36,9 +38,18 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
 
 /// [`prepare`] with a given clock (tests pass a manual one).
 pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState, StartError> {
-    let keys = ServerKeys::load(&config)?;
-    let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+    let store = Store::connect(
+        &config.database_url,
+        config.database_max_connections,
+        Duration::from_millis(config.database_acquire_timeout_ms),
+    )
+    .await?;
     store.migrate().await?;
+    // A master key is generated only for a database without signing keys, and must decrypt
+    // every key the database holds.
+    let has_keys = !crate::store::keys::all(&store).await?.is_empty();
+    let keys = ServerKeys::load(&config, !has_keys)?;
+    crate::keys::check_master_key(&store, &keys).await?;
     let keyring = crate::keys::KeyRing::load(&store, &keys, clock.now()).await?;
     Ok(AppState::new(
         config,
@@ -49,7 +60,8 @@ pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState
     ))
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests for
+/// at most `shutdown_timeout_seconds` (see [`conn`] for the connection limits).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
@@ -60,11 +72,19 @@ pub async fn serve(
     if state.store.backend == crate::store::Backend::Postgres {
         spawn_change_listener(state.clone());
     }
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartError::Serve)
+    let config = &state.config;
+    let limits = conn::Limits {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+        idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
+        max_connections: match config.max_connections {
+            0 => conn::default_max_connections(config.database_max_connections),
+            n => n,
+        },
+        shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
+    };
+    tracing::debug!(?limits, "connection limits");
+    conn::serve_with_limits(http::router(state), listener, limits, shutdown).await;
+    Ok(())
 }
 
 pub async fn bind(addr: &str) -> Result<TcpListener, StartError> {

@@ -7,6 +7,7 @@
 
 use crate::{
     config::Config,
+    crypto::ServerKeys,
     store::{self, throttle, users::User, Store},
 };
 
@@ -30,8 +31,12 @@ pub enum LoginError {
     Password(#[from] PasswordError),
 }
 
+/// Logs name the account by its id, or an email that matches none by a keyed hash
+/// ([`ServerKeys::log_pseudonym`]); the email itself only at DEBUG.
+#[allow(clippy::too_many_arguments)]
 pub async fn attempt(
     store: &Store,
+    keys: &ServerKeys,
     hasher: &PasswordHasherPool,
     config: &Config,
     email: &str,
@@ -48,14 +53,14 @@ pub async fn attempt(
     let max_account = config.login_max_failures_per_account as i64;
     let account = match throttle::reserve(store, &account_key, now, max_account, window).await? {
         Ok(r) => r,
-        Err(retry_after) => return Ok(locked(client_ip, retry_after)),
+        Err(retry_after) => return Ok(locked(keys, email, client_ip, retry_after)),
     };
     let max_ip = config.login_max_failures_per_ip as i64;
     let ip = match throttle::reserve(store, &ip_key, now, max_ip, window).await? {
         Ok(r) => r,
         Err(retry_after) => {
             throttle::release(store, &account_key, account).await?;
-            return Ok(locked(client_ip, retry_after));
+            return Ok(locked(keys, email, client_ip, retry_after));
         }
     };
     let user = store::users::by_email(store, email).await?;
@@ -69,14 +74,25 @@ pub async fn attempt(
             Ok(LoginOutcome::Success(user))
         }
         _ => {
-            tracing::info!(target: "logi::security", email, client_ip, "login failed");
+            match &user {
+                Some(user) => {
+                    tracing::info!(target: "logi::security", user_id = %user.id, client_ip, "login failed")
+                }
+                None => {
+                    let email_hash = keys.log_pseudonym(email);
+                    tracing::info!(target: "logi::security", %email_hash, client_ip, "login failed: no such account");
+                    tracing::debug!(target: "logi::security", %email_hash, email, "failed login: email");
+                }
+            }
             Ok(LoginOutcome::Invalid)
         }
     }
 }
 
-fn locked(client_ip: &str, retry_after: i64) -> LoginOutcome {
-    tracing::warn!(target: "logi::security", client_ip, "login refused: throttled");
+fn locked(keys: &ServerKeys, email: &str, client_ip: &str, retry_after: i64) -> LoginOutcome {
+    let email_hash = keys.log_pseudonym(email);
+    tracing::warn!(target: "logi::security", %email_hash, client_ip, "login refused: throttled");
+    tracing::debug!(target: "logi::security", %email_hash, email, "throttled login: email");
     LoginOutcome::Locked {
         retry_after: retry_after.max(1),
     }

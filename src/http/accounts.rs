@@ -228,6 +228,7 @@ async fn login(
     };
     let outcome = accounts::login::attempt(
         &state.store,
+        &state.keys,
         &state.hasher,
         &state.config,
         &email,
@@ -235,8 +236,7 @@ async fn login(
         &ip,
         state.clock.now(),
     )
-    .await
-    .map_err(PageError::internal)?;
+    .await?;
     match outcome {
         LoginOutcome::Success(user) => {
             tracing::info!(target: "logi::security", user_id = %user.id, "signed in");

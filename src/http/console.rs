@@ -140,6 +140,7 @@ async fn delete(
     current: Option<CurrentUser>,
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
+    super::extract::path_text(&id)?;
     let Some(CurrentUser { user, .. }) = current else {
         return Ok(to_login());
     };
@@ -160,6 +161,7 @@ async fn rotate(
     current: Option<CurrentUser>,
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
+    super::extract::path_text(&id)?;
     let Some(CurrentUser { user, .. }) = current else {
         return Ok(to_login());
     };

@@ -139,6 +139,7 @@ async fn mint_token(
     let t = state.clock.now();
     let outcome = accounts::login::attempt(
         &state.store,
+        &state.keys,
         &state.hasher,
         &state.config,
         &email,
@@ -146,8 +147,7 @@ async fn mint_token(
         &ip,
         t,
     )
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let user = match outcome {
         LoginOutcome::Success(user) => user,
         LoginOutcome::Invalid => return Err(invalid()),
@@ -173,6 +173,7 @@ async fn revoke_token(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    extract::path_text(&id)?;
     if store::developer_tokens::revoke(&state.store, &dev.user_id, &id, state.clock.now()).await? {
         tracing::info!(target: "logi::security", user_id = %dev.user_id, token_id = %id, "developer token revoked");
         Ok(StatusCode::NO_CONTENT)
@@ -258,6 +259,7 @@ async fn get_application(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    extract::path_text(&id)?;
     Ok(Json(application_json(
         &owned(&state, &dev, &id).await?,
         None,
@@ -271,6 +273,7 @@ async fn patch_application(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    extract::path_text(&id)?;
     let current = owned(&state, &dev, &id).await?;
     let input = metadata(&headers, &body)?;
     let next = apps::apply_patch(&current, input, state.clock.now())?;
@@ -285,6 +288,7 @@ async fn delete_application(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    extract::path_text(&id)?;
     if store::applications::delete_owned(&state.store, &dev.user_id, &id).await? {
         tracing::info!(target: "logi::security", user_id = %dev.user_id, application = %id, "application deleted");
         Ok(StatusCode::NO_CONTENT)
@@ -298,6 +302,7 @@ async fn rotate_secret(
     Developer(dev): Developer,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    extract::path_text(&id)?;
     let mut app = owned(&state, &dev, &id).await?;
     match apps::rotate_secret(&state.store, &state.keys, &mut app, state.clock.now()).await? {
         apps::Rotation::Rotated(secret) => Ok(no_store(

@@ -10,7 +10,11 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::store::StoreError;
+use crate::{accounts::login::LoginError, store::StoreError};
+
+/// `Retry-After` of every `503` (the database is unreachable): requests fail within the pool's
+/// acquire timeout, and clients come back a moment later.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: i64 = 2;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -63,13 +67,24 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
             tracing::error!(error = %e, "database unavailable");
-            return Self::new(
+            let mut unavailable = Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 "database unavailable",
             );
+            unavailable.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECONDS);
+            return unavailable;
         }
         Self::internal(e)
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Store(e) => e.into(),
+            e => Self::internal(e),
+        }
     }
 }
 
@@ -101,7 +116,13 @@ impl IntoResponse for ApiError {
         if let Some(v) = self.dpop_nonce.and_then(|v| HeaderValue::from_str(&v).ok()) {
             headers.insert("dpop-nonce", v);
         }
-        if let Some(secs) = self.retry_after {
+        let retry_after = match self.retry_after {
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+                Some(UNAVAILABLE_RETRY_AFTER_SECONDS)
+            }
+            r => r,
+        };
+        if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
@@ -161,9 +182,25 @@ impl From<StoreError> for PageError {
     }
 }
 
+impl From<LoginError> for PageError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Store(e) => e.into(),
+            e => Self::internal(e),
+        }
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let body = super::render::render_error(self.title, &self.message);
-        super::render::html(self.status, body)
+        let mut response = super::render::html(self.status, body);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }

@@ -45,8 +45,22 @@ pub fn form_params(headers: &HeaderMap, body: &[u8]) -> Result<Params, BadInput>
     Ok(Params::parse(body)?)
 }
 
+/// The fields of an HTML form: requires the form content type; a textarea's line breaks are
+/// kept, other control characters refused ([`Params::parse_form_fields`]).
+pub fn form_fields(headers: &HeaderMap, body: &[u8]) -> Result<Params, BadInput> {
+    if !content_type_is(headers, "application/x-www-form-urlencoded") {
+        return Err(BadInput::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/x-www-form-urlencoded",
+        ));
+    }
+    Ok(Params::parse_form_fields(body)?)
+}
+
 /// Parses a JSON body into a `serde_json::Value`; turning it into a type is the caller's step,
-/// so that type errors can carry the caller's error code.
+/// so that type errors can carry the caller's error code. A string (or member name) holding NUL
+/// or another control character other than tab and line breaks is refused: such text would
+/// reach the database (PostgreSQL cannot store NUL).
 pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, BadInput> {
     if !content_type_is(headers, "application/json") {
         return Err(BadInput::new(
@@ -54,8 +68,39 @@ pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, 
             "expected Content-Type: application/json",
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| BadInput::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| BadInput::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?;
+    if json_has_control_characters(&value) {
+        return Err(BadInput::new(
+            StatusCode::BAD_REQUEST,
+            "a string contains a control character",
+        ));
+    }
+    Ok(value)
+}
+
+fn json_has_control_characters(value: &serde_json::Value) -> bool {
+    use crate::oauth::params::has_control_characters;
+    match value {
+        serde_json::Value::String(s) => has_control_characters(s),
+        serde_json::Value::Array(items) => items.iter().any(json_has_control_characters),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| has_control_characters(k) || json_has_control_characters(v)),
+        _ => false,
+    }
+}
+
+/// A percent-decoded path segment (`{id}`) holding a control character: refused like any
+/// other text that would reach the database.
+pub fn path_text(segment: &str) -> Result<&str, BadInput> {
+    if crate::oauth::params::has_control_characters(segment) {
+        return Err(BadInput::new(
+            StatusCode::BAD_REQUEST,
+            "the path contains a control character",
+        ));
+    }
+    Ok(segment)
 }
 
 fn content_type_is(headers: &HeaderMap, expected: &str) -> bool {

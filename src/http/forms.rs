@@ -69,6 +69,11 @@ impl FromRequest<AppState> for CsrfForm {
 
 /// A form body as a page sees it: a malformed one is a 4xx page.
 pub fn form(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Params, PageError> {
-    extract::form_params(headers, body)
-        .map_err(|e| PageError::new(e.status, "Bad request", e.description))
+    Ok(extract::form_fields(headers, body)?)
+}
+
+impl From<extract::BadInput> for PageError {
+    fn from(e: extract::BadInput) -> Self {
+        PageError::new(e.status, "Bad request", e.description)
+    }
 }

@@ -612,7 +612,14 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
             .map(|(_, v)| v.into_owned())
             .ok_or_else(malformed)
     };
-    Ok(Some((decode(id)?, decode(secret)?)))
+    let (id, secret) = (decode(id)?, decode(secret)?);
+    // NUL and other control characters never reach a query (PostgreSQL cannot store NUL).
+    if id.chars().chain(secret.chars()).any(char::is_control) {
+        return Err(OAuthError::invalid_request(
+            "client credentials contain a control character",
+        ));
+    }
+    Ok(Some((id, secret)))
 }
 
 /// What the protocol code needs from the state, at time `t`.

@@ -1,9 +1,12 @@
 //! Operations: liveness, readiness, Prometheus metrics, and the metrics middleware.
 
-use std::sync::OnceLock;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::OnceLock,
+};
 
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::{ConnectInfo, MatchedPath, Request, State},
     http::{header, HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -13,6 +16,7 @@ use axum::{
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
+use crate::{config::Config, crypto::constant_time_eq};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -55,7 +59,37 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
+/// Who may read `/metrics`: a loopback TCP peer (when `metrics_allow_loopback`), or whoever
+/// presents `Authorization: Bearer <metrics_token>` (compared in constant time). `peer` is the
+/// TCP peer, never an address from `client_ip_header`: a forwarded header is the client's to
+/// write. Everyone else gets the same 404 as an unknown path.
+pub fn metrics_allowed(config: &Config, peer: Option<IpAddr>, authorization: Option<&str>) -> bool {
+    if config.metrics_allow_loopback && peer.is_some_and(|ip| ip.to_canonical().is_loopback()) {
+        return true;
+    }
+    let expected = config.metrics_token.0.as_bytes();
+    if expected.is_empty() {
+        return false;
+    }
+    let presented = authorization.and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    presented.is_some_and(|token| constant_time_eq(token.as_bytes(), expected))
+}
+
+async fn metrics_text(State(state): State<AppState>, request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !metrics_allowed(&state.config, peer, authorization) {
+        return super::not_found().await.into_response();
+    }
     let mut r = state.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -82,3 +116,6 @@ pub async fn track(request: Request, next: Next) -> Response {
         .record(start.elapsed().as_secs_f64());
     response
 }
+
+#[cfg(test)]
+mod tests;

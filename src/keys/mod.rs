@@ -44,6 +44,23 @@ pub enum KeyError {
     Sign,
     #[error("no signing key for {0}")]
     Missing(&'static str),
+    #[error(
+        "the database holds signing keys that the configured master key cannot decrypt (key \
+         {0}): start logi with the master key they were created with (`master_key` / \
+         LOGI_MASTER_KEY, or data_dir/master.key)"
+    )]
+    WrongMasterKey(String),
+}
+
+/// Refuses a master key that cannot decrypt every signing key the database holds: started with
+/// the wrong key, logi would otherwise add new keys beside ones it can never use again.
+pub async fn check_master_key(store: &Store, keys: &ServerKeys) -> Result<(), KeyError> {
+    for row in store::keys::all(store).await? {
+        if keys.decrypt(&row.kid, &row.private_key_enc).is_none() {
+            return Err(KeyError::WrongMasterKey(row.kid));
+        }
+    }
+    Ok(())
 }
 
 /// The keys one process signs and verifies with.

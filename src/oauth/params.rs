@@ -11,8 +11,44 @@ pub struct ParamsError(pub String);
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
 
+/// Which control characters a value may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Controls {
+    /// None at all: OAuth parameters are identifiers, URIs, codes and tokens.
+    None,
+    /// Tab, line feed and carriage return (an HTML textarea); never NUL or the others.
+    LineBreaks,
+}
+
+/// Whether `text` holds a control character (C0, DEL or C1) that `allowed` does not permit.
+/// NUL is always refused: PostgreSQL cannot store it in `TEXT`, and no field legitimately
+/// needs any of them.
+fn has_forbidden_control(text: &str, allowed: Controls) -> bool {
+    text.chars().any(|c| {
+        c.is_control() && !(allowed == Controls::LineBreaks && matches!(c, '\t' | '\n' | '\r'))
+    })
+}
+
+/// Whether `text` holds a control character other than tab, line feed or carriage return (the
+/// rule for free text such as JSON strings and form fields).
+pub fn has_control_characters(text: &str) -> bool {
+    has_forbidden_control(text, Controls::LineBreaks)
+}
+
 impl Params {
+    /// Protocol parameters (a query string or a form body at an OAuth endpoint): invalid UTF-8,
+    /// a repeated name or any control character is refused.
     pub fn parse(raw: &[u8]) -> Result<Params, ParamsError> {
+        Self::parse_with(raw, Controls::None)
+    }
+
+    /// The fields of an HTML form: as [`parse`](Self::parse), but a textarea's tabs and line
+    /// breaks are kept (NUL and the other control characters are still refused).
+    pub fn parse_form_fields(raw: &[u8]) -> Result<Params, ParamsError> {
+        Self::parse_with(raw, Controls::LineBreaks)
+    }
+
+    fn parse_with(raw: &[u8], controls: Controls) -> Result<Params, ParamsError> {
         if std::str::from_utf8(raw).is_err() {
             return Err(ParamsError("body is not valid UTF-8".into()));
         }
@@ -21,6 +57,16 @@ impl Params {
             // form_urlencoded decodes invalid percent-encoded UTF-8 lossily; refuse it instead.
             if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
                 return Err(ParamsError("parameters must be valid UTF-8".into()));
+            }
+            if has_forbidden_control(&k, Controls::None) {
+                return Err(ParamsError(
+                    "a parameter name contains a control character".into(),
+                ));
+            }
+            if has_forbidden_control(&v, controls) {
+                return Err(ParamsError(format!(
+                    "parameter `{k}` contains a control character"
+                )));
             }
             if out.iter().any(|(name, _)| *name == k) {
                 return Err(ParamsError(format!("parameter `{k}` is repeated")));

@@ -93,7 +93,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl Store {
     /// Opens the database named by `url`, creating the SQLite file (and its folder) if needed.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+    /// PostgreSQL: a request waits at most `acquire_timeout` for a connection (while the server
+    /// is unreachable, requests fail that fast and the pool reconnects by itself).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -132,7 +138,7 @@ impl Store {
                 let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
                 AnyPoolOptions::new()
                     .max_connections(max_connections)
-                    .acquire_timeout(Duration::from_secs(5))
+                    .acquire_timeout(acquire_timeout)
                     .connect_with(options)
                     .await?
             }
@@ -180,12 +186,11 @@ fn sqlite_url_with_create(url: &str) -> Result<String> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" && !path.is_empty() {
         if let Some(dir) = Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Url(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
+            crate::crypto::create_private_dir(dir)
+                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         }
+        create_private_file(Path::new(path))
+            .map_err(|e| StoreError::Url(format!("cannot create {path}: {e}")))?;
     }
     Ok(if query.contains("mode=") {
         url.to_string()
@@ -194,6 +199,23 @@ fn sqlite_url_with_create(url: &str) -> Result<String> {
     } else {
         format!("sqlite://{path}?{query}&mode=rwc")
     })
+}
+
+/// Creates an empty database file readable by the owner only (0600) unless it exists: SQLite
+/// then creates its `-wal` and `-shm` files with the same mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Lists are stored as JSON arrays in TEXT columns.

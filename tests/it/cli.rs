@@ -126,3 +126,105 @@ fn configuration_warnings_reach_the_log() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The data folder, the SQLite files (with the `-wal` and `-shm` of a running server) and the
+/// generated master key are private to logi's user, whatever the umask.
+#[cfg(unix)]
+#[test]
+fn the_database_files_and_the_master_key_are_private() {
+    let dir = temp_dir("modes");
+    let out = logi(&dir).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&dir.join("data")), 0o700, "data dir");
+    assert_eq!(mode(&dir.join("data/logi.db")), 0o600, "logi.db");
+
+    // A running server: its WAL files exist while it runs; the master key is generated.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = logi(&dir)
+        .arg("serve")
+        .env("LOGI_BIND", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        #[allow(clippy::disallowed_methods)] // waiting for another process to listen
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let files: Vec<_> = ["logi.db", "logi.db-wal", "logi.db-shm", "master.key"]
+        .iter()
+        .map(|f| dir.join("data").join(f))
+        .map(|p| (p.exists().then(|| mode(&p)), p))
+        .collect();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(up, "logi serve started");
+    for (m, p) in files {
+        assert_eq!(m, Some(0o600), "{}", p.display());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A lost `master.key` beside a database that holds signing keys: logi refuses to start and
+/// does not generate a new key; a wrong configured key is refused the same way.
+#[test]
+fn logi_refuses_to_start_when_the_master_key_cannot_decrypt_the_stored_keys() {
+    let dir = temp_dir("lostkey");
+    let first = logi(&dir).args(["keys", "list"]).output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let key_file = dir.join("data/master.key");
+    assert!(key_file.exists());
+    std::fs::remove_file(&key_file).unwrap();
+
+    let again = logi(&dir).args(["keys", "list"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success(), "started without its master key");
+    assert!(
+        stderr.contains("master.key") && stderr.contains("does not exist"),
+        "the message names the problem: {stderr}"
+    );
+    assert!(!key_file.exists(), "no new master key beside existing keys");
+
+    // Another key, configured: refused too, and nothing is written.
+    let other = logi::crypto::random_token(32);
+    let wrong = logi(&dir)
+        .args(["keys", "list"])
+        .env("LOGI_MASTER_KEY", &other)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success(), "started with a wrong master key");
+    assert!(
+        stderr.contains("cannot decrypt"),
+        "the message names the problem: {stderr}"
+    );
+    assert!(!key_file.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -71,3 +71,19 @@ fn malformed_basic_credentials_are_invalid_client_with_a_challenge() {
         assert!(err.basic_challenge, "{h:?}");
     }
 }
+
+#[test]
+fn control_characters_in_basic_credentials_are_invalid_request() {
+    let cases: &[HeaderMap] = &[
+        basic(b"client\0:secret"),
+        basic(b"client:sec\0ret"),
+        basic(b"client%00:secret"),
+        basic(b"client:%00"),
+        basic(b"cli%0Aent:secret"),
+        basic(b"client:%7F"),
+    ];
+    for h in cases {
+        let err = basic_credentials(h).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest, "{h:?}");
+    }
+}

@@ -91,3 +91,67 @@ fn repeats_are_named_and_the_single_parameters_kept() {
     assert_eq!(params.get("state"), Some("x"));
     assert_eq!(params.get("scope"), None);
 }
+
+#[test]
+fn control_characters_are_refused_in_protocol_parameters() {
+    let cases: &[(&[u8], bool)] = &[
+        (b"client_id=abc", true),
+        (b"client_id=%00", false),
+        (b"client_id=a%00b", false),
+        (b"client_id=a\0b", false),
+        (b"%00=1", false),
+        (b"state=a%01", false),
+        (b"state=a%09b", false),
+        (b"redirect_uri=https%3A%2F%2Frp.example%2Fcb%0A", false),
+        (b"state=a%0Db", false),
+        (b"state=%1F", false),
+        (b"state=%7F", false),
+        // C1 controls (U+0080..U+009F) too.
+        (b"state=%C2%85", false),
+        // Spaces and non-ASCII text are not control characters.
+        (b"scope=openid+profile&name=%C3%A9", true),
+    ];
+    for (raw, ok) in cases {
+        let got = Params::parse(raw);
+        assert_eq!(
+            got.is_ok(),
+            *ok,
+            "{:?}: {got:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+}
+
+#[test]
+fn form_fields_keep_line_breaks_but_refuse_nul_and_other_controls() {
+    let cases: &[(&[u8], bool)] = &[
+        // A textarea: one redirect URI per line.
+        (
+            b"redirect_uris=https%3A%2F%2Fa.example%2Fcb%0D%0Ahttps%3A%2F%2Fb.example%2Fcb",
+            true,
+        ),
+        (b"name=a%09b", true),
+        (b"email=a%00%40example.com", false),
+        (b"email=a\0b", false),
+        (b"name=%01", false),
+        (b"name=%7F", false),
+        (b"name=%C2%9B", false),
+        // Names never hold control characters.
+        (b"a%0A=1", false),
+        // The other rules hold as for protocol parameters.
+        (b"a=1&a=2", false),
+        (b"a=%FF", false),
+    ];
+    for (raw, ok) in cases {
+        let got = Params::parse_form_fields(raw);
+        assert_eq!(
+            got.is_ok(),
+            *ok,
+            "{:?}: {got:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    assert!(has_control_characters("a\0"));
+    assert!(has_control_characters("\u{1b}[31m"));
+    assert!(!has_control_characters("line\r\nbreak\ttab"));
+}
