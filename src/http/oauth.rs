@@ -250,14 +250,7 @@ fn unverified_error_page(
     error: &OAuthError,
 ) -> Response {
     let link = authorize::redirect_with(redirect_uri, &error_params(state, client_state, error));
-    let redirect_host = url::Url::parse(redirect_uri)
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(String::from)
-                .or_else(|| Some(u.scheme().to_string()))
-        })
-        .unwrap_or_default();
+    let redirect_host = shown_host(redirect_uri);
     match render(
         "authorize_error.html",
         context! {
@@ -487,14 +480,7 @@ async fn consent_page(
 ) -> Result<Response, AuthorizeError> {
     let id = store_pending(state, req, Some(&user.id), t).await?;
     let csrf = Csrf::for_request(state, headers);
-    let redirect_host = url::Url::parse(&req.redirect_uri)
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(String::from)
-                .or_else(|| Some(u.scheme().to_string()))
-        })
-        .unwrap_or_default();
+    let redirect_host = shown_host(&req.redirect_uri);
     let body = render(
         "consent.html",
         context! {
@@ -818,6 +804,19 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
         r.headers_mut().insert(header::CACHE_CONTROL, v);
     }
     Ok(r)
+}
+
+/// The host a page names for a redirect URI (the scheme for a private-use URI such as
+/// `com.example.app:/cb`).
+fn shown_host(redirect_uri: &str) -> String {
+    url::Url::parse(redirect_uri)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(String::from)
+                .or_else(|| Some(u.scheme().to_string()))
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
