@@ -4,7 +4,8 @@
 //! 5xx, and an OAuth JSON error always names an `error` code.
 //!
 //! The inputs come from `proptest` strategies with a fixed seed (the same cases every run, on
-//! both backends); the number of cases per target is bounded so the module takes seconds.
+//! both backends); the number of cases per target is bounded so the module takes seconds
+//! (`LOGI_FUZZ_CASES=5000 cargo test --test it fuzz` runs a longer campaign).
 
 use base64::{
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
@@ -20,7 +21,13 @@ use serde_json::{json, Value};
 
 use crate::common::{Rp, TestApp};
 
-const CASES: usize = 120;
+/// Cases per target; `LOGI_FUZZ_CASES` runs more (the seed stays fixed).
+fn cases() -> usize {
+    std::env::var("LOGI_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120)
+}
 
 fn runner() -> TestRunner {
     TestRunner::new_with_rng(
@@ -29,10 +36,10 @@ fn runner() -> TestRunner {
     )
 }
 
-/// `CASES` values of `strategy`, the same every run.
+/// `cases()` values of `strategy`, the same every run.
 fn samples<S: Strategy>(strategy: S) -> Vec<S::Value> {
     let mut runner = runner();
-    (0..CASES)
+    (0..cases())
         .map(|_| strategy.new_tree(&mut runner).expect("a value").current())
         .collect()
 }
