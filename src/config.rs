@@ -82,6 +82,8 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Signups accepted from one client IP per hour; 0 turns the limit off.
     pub signup_max_per_ip_per_hour: u32,
+    /// Developer tokens minted (or attempted) from one client IP per hour; 0 turns it off.
+    pub developer_tokens_max_per_ip_per_hour: u32,
     pub max_body_bytes: usize,
     pub request_timeout_seconds: u64,
     /// A connection that has not sent its complete request headers this long after it opened
@@ -132,6 +134,7 @@ impl Default for Config {
             client_ip_header: String::new(),
             trusted_proxies: Vec::new(),
             signup_max_per_ip_per_hour: 20,
+            developer_tokens_max_per_ip_per_hour: 30,
             max_body_bytes: 64 * 1024,
             request_timeout_seconds: 30,
             header_read_timeout_seconds: 10,

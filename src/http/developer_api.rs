@@ -137,6 +137,22 @@ async fn mint_token(
     };
     let email = accounts::parse_email(&req.email).ok_or_else(invalid)?;
     let t = state.clock.now();
+    // Every mint writes a row: minting is limited per client IP, successful or not (failed
+    // guesses are also limited per account and IP by the login throttle below).
+    let max = state.config.developer_tokens_max_per_ip_per_hour as i64;
+    if max > 0 {
+        let key = format!("mint:{ip}");
+        if let Err(retry_after) = store::throttle::reserve(&state.store, &key, t, max, 3600).await?
+        {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                format!("too many developer tokens from this address; retry after {retry_after} seconds"),
+            );
+            e.retry_after = Some(retry_after);
+            return Err(e);
+        }
+    }
     let outcome = accounts::login::attempt(
         &state.store,
         &state.keys,

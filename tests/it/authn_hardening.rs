@@ -244,6 +244,49 @@ async fn signup_is_limited_per_ip() {
 }
 
 #[tokio::test]
+async fn developer_token_minting_is_limited_per_ip_successful_or_not() {
+    let app = TestApp::spawn_with(|c| c.developer_tokens_max_per_ip_per_hour = 3).await;
+    let email = unique_email("minter");
+    let r = app.signup(&app.browser(), &email, PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mint = |password: &'static str| {
+        let (client, url, email) = (app.api(), app.url("/developer/tokens"), email.clone());
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"email": email, "password": password, "name": "t"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(mint(PASSWORD).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        mint("wrong password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(mint(PASSWORD).await.status(), StatusCode::CREATED);
+    let r = mint(PASSWORD).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the fourth from this IP"
+    );
+    assert!(r.headers().contains_key(header::RETRY_AFTER));
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM developer_tokens")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "no row for the refused request");
+    app.advance(3600);
+    assert_eq!(
+        mint(PASSWORD).await.status(),
+        StatusCode::CREATED,
+        "the next hour"
+    );
+}
+
+#[tokio::test]
 async fn signup_limit_zero_means_off() {
     let app = TestApp::spawn_with(|c| c.signup_max_per_ip_per_hour = 0).await;
     for _ in 0..25 {

@@ -136,6 +136,7 @@ impl TestApp {
         config.master_key = logi::config::Secret(random_token(32));
         // The suite signs up many users from 127.0.0.1; tests of the limit turn it on.
         config.signup_max_per_ip_per_hour = 0;
+        config.developer_tokens_max_per_ip_per_hour = 0;
         tweak(&mut config);
         let clock = Clock::manual(logi::clock::system_now());
         Self::start(config, true, pg_database, data_dir, clock).await
