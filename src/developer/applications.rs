@@ -27,6 +27,7 @@ pub struct MetadataInput {
     pub id_token_signed_response_alg: Option<String>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub allowed_cors_origins: Option<Vec<String>>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 const MAX_REDIRECT_URIS: usize = 20;
@@ -68,6 +69,9 @@ pub fn register(
         dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
         allowed_cors_origins: input.allowed_cors_origins,
         cors_origins: Vec::new(),
+        require_pushed_authorization_requests: input
+            .require_pushed_authorization_requests
+            .unwrap_or(false),
         // Only an operator verifies an application (`logi apps verify`).
         verified: false,
         created_at: now,
@@ -120,6 +124,9 @@ pub fn apply_patch(
     }
     if let Some(v) = input.allowed_cors_origins {
         next.allowed_cors_origins = Some(v);
+    }
+    if let Some(v) = input.require_pushed_authorization_requests {
+        next.require_pushed_authorization_requests = v;
     }
     next.updated_at = now;
     validate(next)

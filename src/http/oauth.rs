@@ -49,6 +49,12 @@ pub fn router() -> Router<AppState> {
                 .layer(middleware::from_fn(cors::for_client)),
         )
         .route(
+            "/oauth/par",
+            post(par)
+                .options(cors::preflight_post)
+                .layer(middleware::from_fn(cors::for_client)),
+        )
+        .route(
             "/oauth/revoke",
             post(revoke)
                 .options(cors::preflight_post)
@@ -114,6 +120,7 @@ fn authorize_params(p: &Params) -> AuthorizeParams {
         login_hint: get("login_hint"),
         request: get("request"),
         request_uri: get("request_uri"),
+        pushed: false,
     }
 }
 
@@ -186,13 +193,102 @@ async fn authorize_entry(
                 )
                 .into_response(),
             },
-            None => (authorize_params(&params), None),
+            None => match params.get("request_uri") {
+                Some(uri) => match pushed_request(state, params.get("client_id"), uri, t).await {
+                    Ok(pushed) => (pushed, None),
+                    Err(page) => return page,
+                },
+                None => (authorize_params(&params), None),
+            },
         };
     let client_id = request.client_id.clone();
     match authorize(state, headers, request, resumed, t).await {
         Ok(r) => r,
         Err(e) => authorize_failure(state, headers, client_id.as_deref(), e).await,
     }
+}
+
+/// How long a pushed authorization request waits for the browser (RFC 9126 §2.2: short).
+const PUSHED_REQUEST_TTL: i64 = 60;
+
+/// `/oauth/authorize?client_id=…&request_uri=…` (RFC 9126 §4): the pushed request, taken once,
+/// for the client that pushed it. Every other parameter of the browser's request is ignored.
+/// Before the request is known, errors are pages (never redirects).
+async fn pushed_request(
+    state: &AppState,
+    client_id: Option<&str>,
+    request_uri: &str,
+    t: i64,
+) -> Result<AuthorizeParams, Response> {
+    let page = |message: &str| PageError::bad_request(message.to_string()).into_response();
+    let Some(client_id) = client_id else {
+        return Err(page("The request has no client_id."));
+    };
+    let app = match store::applications::by_client_id(&state.store, client_id).await {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            return Err(page(
+                "The application that sent you here is not registered with logi.",
+            ))
+        }
+        Err(e) => return Err(PageError::from(e).into_response()),
+    };
+    let hash = state.keys.hash_secret(request_uri);
+    let stored = match store::oauth::take_pushed(&state.store, &hash, &app.id, t).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => {
+            return Err(page(
+                "This sign-in request has expired or was already used. Go back to the application and start again.",
+            ))
+        }
+        Err(e) => return Err(PageError::from(e).into_response()),
+    };
+    let mut params: AuthorizeParams =
+        serde_json::from_str(&stored).map_err(|e| PageError::internal(e).into_response())?;
+    params.pushed = true;
+    Ok(params)
+}
+
+/// `POST /oauth/par` (RFC 9126): the client authenticates as at the token endpoint; the request
+/// is validated completely now (client, redirect URI, response type, scope, PKCE), so mistakes
+/// reach the client as JSON instead of the person's browser; `201` with a single-use
+/// `request_uri` that lives 60 seconds and works only for this client.
+async fn par(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    cors: CorsClient,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (app, params) = client_request(&state, &headers, &body, &cors).await?;
+    if params.contains("request_uri") {
+        return Err(
+            OAuthError::invalid_request("request_uri cannot be pushed (RFC 9126 §2.1)").into(),
+        );
+    }
+    let mut request = authorize_params(&params);
+    request.client_id = Some(app.client_id.clone());
+    request.pushed = true;
+    match authorize::validate(&state.store, request.clone()).await {
+        Ok(_) => {}
+        Err(AuthorizeError::Fatal(message)) => {
+            return Err(OAuthError::invalid_request(message).into())
+        }
+        Err(AuthorizeError::Redirect { error, .. }) => return Err(error.into()),
+        Err(AuthorizeError::Store(e)) => return Err(e.into()),
+    }
+    let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token(32));
+    let stored = serde_json::to_string(&request).map_err(ApiError::internal)?;
+    let t = state.clock.now();
+    store::oauth::insert_pushed(
+        &state.store,
+        &state.keys.hash_secret(&request_uri),
+        &app.id,
+        &stored,
+        t + PUSHED_REQUEST_TTL,
+    )
+    .await?;
+    let body = serde_json::json!({ "request_uri": request_uri, "expires_in": PUSHED_REQUEST_TTL });
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
 }
 
 /// An error of `/oauth/authorize`, with the exception RFC 9700 §4.11.2 demands because anyone

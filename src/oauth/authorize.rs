@@ -34,6 +34,10 @@ pub struct AuthorizeParams {
     pub login_hint: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// The request came through `/oauth/par` (RFC 9126), authenticated and validated there.
+    /// Never read from the query: set only by the pushed-request path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pushed: bool,
 }
 
 /// A request that passed every check.
@@ -162,7 +166,13 @@ pub async fn validate(
     if params.request_uri.is_some() {
         return Err(fail(OAuthError::new(
             ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
+            "request_uri is only accepted as the result of a pushed authorization request",
+        )));
+    }
+    // RFC 9126 §5: a client that must push its requests cannot send them through the browser.
+    if app.require_pushed_authorization_requests && !params.pushed {
+        return Err(fail(OAuthError::invalid_request(
+            "this client must use pushed authorization requests (POST /oauth/par)",
         )));
     }
     match params.response_type.as_deref() {

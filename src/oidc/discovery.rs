@@ -21,6 +21,9 @@ pub fn document(config: &Config) -> Value {
         "revocation_endpoint": url("/oauth/revoke"),
         "introspection_endpoint": url("/oauth/introspect"),
         "device_authorization_endpoint": url("/oauth/device_authorization"),
+        "pushed_authorization_request_endpoint": url("/oauth/par"),
+        // Per client (`require_pushed_authorization_requests`), not for every client.
+        "require_pushed_authorization_requests": false,
         "scopes_supported": scope::SUPPORTED,
         "response_types_supported": authorize::RESPONSE_TYPES,
         "response_modes_supported": ["query"],

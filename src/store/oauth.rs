@@ -166,10 +166,12 @@ pub async fn take_pending(
 }
 
 pub async fn delete_expired_pending(store: &Store, now: i64) -> Result<()> {
-    sqlx::query("DELETE FROM authorization_requests WHERE expires_at <= $1")
-        .bind(now)
-        .execute(&store.pool)
-        .await?;
+    for table in ["authorization_requests", "pushed_requests"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
+            .bind(now)
+            .execute(&store.pool)
+            .await?;
+    }
     sqlx::query("DELETE FROM authorization_codes WHERE expires_at <= $1")
         .bind(now - 3600)
         .execute(&store.pool)
@@ -508,4 +510,45 @@ pub async fn code_and_grant(store: &Store, code_hash: &str) -> Result<Option<(Co
     .fetch_optional(&store.pool)
     .await?;
     Ok(row.map(|r| (r.code, r.grant.into())))
+}
+
+/// Stores a pushed authorization request (RFC 9126) under the HMAC of its `request_uri`.
+pub async fn insert_pushed(
+    store: &Store,
+    uri_hash: &str,
+    application_id: &str,
+    params: &str,
+    expires_at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO pushed_requests (uri_hash, application_id, params, expires_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(uri_hash)
+    .bind(application_id)
+    .bind(params)
+    .bind(expires_at)
+    .execute(&store.pool)
+    .await?;
+    Ok(())
+}
+
+/// Takes a pushed request for the application it was pushed by: once (one statement deletes and
+/// returns it, so of two concurrent uses exactly one gets it), and only before it expires.
+pub async fn take_pushed(
+    store: &Store,
+    uri_hash: &str,
+    application_id: &str,
+    now: i64,
+) -> Result<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "DELETE FROM pushed_requests WHERE uri_hash = $1 AND application_id = $2 \
+         AND expires_at > $3 RETURNING params",
+    )
+    .bind(uri_hash)
+    .bind(application_id)
+    .bind(now)
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(row.map(|(params,)| params))
 }

@@ -20,6 +20,7 @@ fn app(auth: ClientAuth, grants: &[&str]) -> Application {
         dpop_bound_access_tokens: false,
         allowed_cors_origins: None,
         cors_origins: vec![],
+        require_pushed_authorization_requests: false,
         verified: false,
         created_at: 0,
         updated_at: 0,
