@@ -27,9 +27,13 @@ pub struct MetadataInput {
     pub id_token_signed_response_alg: Option<String>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub allowed_cors_origins: Option<Vec<String>>,
+    pub refresh_token_reuse_interval_seconds: Option<i64>,
 }
 
 const MAX_REDIRECT_URIS: usize = 20;
+
+/// The longest reuse interval an application may ask for (SPEC "Tokens").
+pub const MAX_REFRESH_TOKEN_REUSE_INTERVAL: i64 = 60;
 
 /// A newly registered application and, for confidential clients, its secret (shown once).
 pub struct Registered {
@@ -68,6 +72,9 @@ pub fn register(
         dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
         allowed_cors_origins: input.allowed_cors_origins,
         cors_origins: Vec::new(),
+        refresh_token_reuse_interval_seconds: input
+            .refresh_token_reuse_interval_seconds
+            .unwrap_or(0),
         // Only an operator verifies an application (`logi apps verify`).
         verified: false,
         created_at: now,
@@ -120,6 +127,9 @@ pub fn apply_patch(
     }
     if let Some(v) = input.allowed_cors_origins {
         next.allowed_cors_origins = Some(v);
+    }
+    if let Some(v) = input.refresh_token_reuse_interval_seconds {
+        next.refresh_token_reuse_interval_seconds = v;
     }
     next.updated_at = now;
     validate(next)
@@ -234,6 +244,13 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
         app.allowed_cors_origins.as_deref(),
         &app.redirect_uris,
     );
+
+    if !(0..=MAX_REFRESH_TOKEN_REUSE_INTERVAL).contains(&app.refresh_token_reuse_interval_seconds) {
+        return Err(bad(format!(
+            "refresh_token_reuse_interval_seconds must be between 0 and \
+             {MAX_REFRESH_TOKEN_REUSE_INTERVAL}"
+        )));
+    }
 
     // The algorithms logi has signing keys for, as discovery advertises them.
     if Alg::parse(&app.id_token_signed_response_alg).is_none() {

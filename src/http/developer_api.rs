@@ -212,6 +212,7 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
         "dpop_bound_access_tokens": app.dpop_bound_access_tokens,
         // The effective list: as registered, or derived from the redirect URIs.
         "allowed_cors_origins": app.cors_origins,
+        "refresh_token_reuse_interval_seconds": app.refresh_token_reuse_interval_seconds,
         // Read-only: set by an operator with `logi apps verify`.
         "verified": app.verified,
         "created_at": app.created_at,

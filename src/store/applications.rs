@@ -27,6 +27,9 @@ pub struct Application {
     /// The origins the browser may call logi from for this client, as the policy derived them
     /// when the application was last written.
     pub cors_origins: Vec<String>,
+    /// Seconds after a rotation during which the rotated refresh token, presented again, gets
+    /// the same successor instead of revoking the family (0–60, 0: never; SPEC "Tokens").
+    pub refresh_token_reuse_interval_seconds: i64,
     /// Set only by an operator (`logi apps verify`), never through the developer API: before
     /// sign-in, authorization errors of an unverified application are not redirected
     /// automatically (RFC 9700 §4.11.2).
@@ -52,6 +55,7 @@ struct Row {
     dpop_bound_access_tokens: i64,
     allowed_cors_origins: Option<String>,
     cors_origins: String,
+    refresh_token_reuse_interval_seconds: i64,
     verified: i64,
     created_at: i64,
     updated_at: i64,
@@ -78,6 +82,7 @@ impl TryFrom<Row> for Application {
                 .map(from_json_list)
                 .transpose()?,
             cors_origins: from_json_list(&r.cors_origins)?,
+            refresh_token_reuse_interval_seconds: r.refresh_token_reuse_interval_seconds,
             verified: r.verified != 0,
             id: r.id,
             client_id: r.client_id,
@@ -96,8 +101,10 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
         "INSERT INTO applications (id, client_id, owner_id, client_name, client_type, \
          token_endpoint_auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scope, id_token_signed_response_alg, dpop_bound_access_tokens, created_at, \
-         updated_at, allowed_cors_origins, cors_origins, verified) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         updated_at, allowed_cors_origins, cors_origins, verified, \
+         refresh_token_reuse_interval_seconds) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19)",
     )
     .bind(&a.id)
     .bind(&a.client_id)
@@ -117,6 +124,7 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(a.allowed_cors_origins.as_deref().map(to_json_list))
     .bind(to_json_list(&a.cors_origins))
     .bind(a.verified as i64)
+    .bind(a.refresh_token_reuse_interval_seconds)
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;
@@ -131,7 +139,8 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
         "UPDATE applications SET client_name = $2, token_endpoint_auth_method = $3, \
          redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scope = $7, \
          id_token_signed_response_alg = $8, dpop_bound_access_tokens = $9, updated_at = $10, \
-         allowed_cors_origins = $12, cors_origins = $13 \
+         allowed_cors_origins = $12, cors_origins = $13, \
+         refresh_token_reuse_interval_seconds = $14 \
          WHERE id = $1 AND owner_id = $11",
     )
     .bind(&a.id)
@@ -147,6 +156,7 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     .bind(&a.owner_id)
     .bind(a.allowed_cors_origins.as_deref().map(to_json_list))
     .bind(to_json_list(&a.cors_origins))
+    .bind(a.refresh_token_reuse_interval_seconds)
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;

@@ -20,6 +20,7 @@ fn app(auth: ClientAuth, grants: &[&str]) -> Application {
         dpop_bound_access_tokens: false,
         allowed_cors_origins: None,
         cors_origins: vec![],
+        refresh_token_reuse_interval_seconds: 0,
         verified: false,
         created_at: 0,
         updated_at: 0,
