@@ -27,7 +27,23 @@ pub struct MetadataInput {
     pub id_token_signed_response_alg: Option<String>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub allowed_cors_origins: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "reuse_interval")]
     pub refresh_token_reuse_interval_seconds: Option<i64>,
+}
+
+/// `refresh_token_reuse_interval_seconds` as a JSON integer; anything else is refused with an
+/// error that names the member (the range is checked by [`validate`]).
+fn reuse_interval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Option::<serde_json::Value>::deserialize(d)?
+        .map(|v| {
+            v.as_i64().ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "refresh_token_reuse_interval_seconds must be an integer between 0 and \
+                     {MAX_REFRESH_TOKEN_REUSE_INTERVAL}"
+                ))
+            })
+        })
+        .transpose()
 }
 
 const MAX_REDIRECT_URIS: usize = 20;

@@ -29,5 +29,6 @@ mod oauth_flow;
 mod oauth_policy;
 mod oidc;
 mod operations;
+mod refresh_reuse;
 mod server_limits;
 mod token_lifecycle;
