@@ -61,7 +61,11 @@ fn successors_open_only_with_the_token_they_were_sealed_for_and_intact() {
         Some("next-token")
     );
     assert!(!sealed.contains("next-token"));
-    assert_ne!(sealed, seal_successor("old-token", "next-token"), "random nonce");
+    assert_ne!(
+        sealed,
+        seal_successor("old-token", "next-token"),
+        "random nonce"
+    );
     assert_eq!(open_successor("other-token", &sealed), None, "another key");
     assert_eq!(open_successor("old-token", "not base64!"), None);
     assert_eq!(open_successor("old-token", ""), None, "too short");

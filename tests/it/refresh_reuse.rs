@@ -72,7 +72,10 @@ async fn a_retry_within_the_interval_gets_the_same_successor_which_then_rotates_
     app.advance(10);
     let retry = refreshed(&app, &rp, &rt1).await;
     assert_eq!(rt(&retry), rt2, "the same successor, not a new one");
-    assert_ne!(retry["access_token"], lost["access_token"], "a fresh access token");
+    assert_ne!(
+        retry["access_token"], lost["access_token"],
+        "a fresh access token"
+    );
     assert!(
         retry["id_token"].as_str().is_some(),
         "openid was granted: an ID token as in a normal refresh: {retry}"
@@ -206,7 +209,11 @@ async fn the_database_holds_no_plaintext_successor() {
         }
         sealed.extend(enc.clone());
     }
-    assert_eq!(sealed.len(), 1, "only the rotated row holds a sealed successor");
+    assert_eq!(
+        sealed.len(),
+        1,
+        "only the rotated row holds a sealed successor"
+    );
     // It is the successor, sealed under the rotated token: opened with it, and with nothing else.
     assert_eq!(
         logi::crypto::open_successor(&rt1, &sealed[0]).as_deref(),
@@ -256,7 +263,10 @@ async fn the_reuse_interval_is_validated_shown_and_patched() {
         );
     }
     let created = app.register(&dev, base.clone()).await;
-    assert_eq!(created["refresh_token_reuse_interval_seconds"], 0, "default");
+    assert_eq!(
+        created["refresh_token_reuse_interval_seconds"], 0,
+        "default"
+    );
     for ok in [1, 60] {
         let mut m = base.clone();
         m["refresh_token_reuse_interval_seconds"] = json!(ok);
