@@ -3,7 +3,7 @@
 //! same successor back; after it, or once the successor was used, that is reuse and revokes the
 //! family. The successor is kept only sealed under the rotated token.
 
-use crate::common::{Rp, TestApp};
+use crate::common::{DpopKey, Rp, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -321,4 +321,71 @@ async fn the_reuse_interval_is_validated_shown_and_patched() {
 /// A number no i64 holds.
 fn huge() -> Value {
     serde_json::from_str("1e30").unwrap()
+}
+
+/// A public client's refresh token bound to its DPoP key (RFC 9449 §5.0): a retry gets the
+/// successor only with a proof from that key; without one it is reuse.
+#[tokio::test]
+async fn a_dpop_bound_retry_needs_a_proof_from_the_same_key() {
+    let app = TestApp::spawn().await;
+    let rp = app
+        .rp(json!({"client_type": "public",
+                   "grant_types": ["authorization_code", "refresh_token"],
+                   "scope": "openid offline_access",
+                   "refresh_token_reuse_interval_seconds": 30}))
+        .await;
+    let key = DpopKey::new();
+    let (code, verifier) = app.code(&rp, "openid offline_access").await;
+    let dpop_token = |form: Vec<(&'static str, String)>, proof: Option<String>| {
+        let mut req = app.api().post(app.url("/oauth/token"));
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        let mut form = form;
+        form.push(("client_id", rp.client_id.clone()));
+        async move {
+            let r = req.form(&form).send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let proof = || Some(key.proof("POST", &app.url("/oauth/token"), None));
+    let (s, first) = dpop_token(
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code),
+            ("redirect_uri", rp.redirect_uri.clone()),
+            ("code_verifier", verifier),
+        ],
+        proof(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let rt1 = rt(&first);
+    let refresh_form = |t: &str| {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", t.to_string()),
+        ]
+    };
+    let (s, lost) = dpop_token(refresh_form(&rt1), proof()).await;
+    assert_eq!(s, StatusCode::OK, "{lost}");
+    let rt2 = rt(&lost);
+
+    let (s, retry) = dpop_token(refresh_form(&rt1), proof()).await;
+    assert_eq!(s, StatusCode::OK, "{retry}");
+    assert_eq!(rt(&retry), rt2);
+    assert_eq!(retry["token_type"], "DPoP");
+
+    let (s, e) = dpop_token(refresh_form(&rt1), None).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (s, e) = dpop_token(refresh_form(&rt2), proof()).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "a retry without the key is reuse: the family is revoked"
+    );
 }
