@@ -224,6 +224,42 @@ impl ServerKeys {
     }
 }
 
+/// AAD of a sealed refresh token successor; also the label of its key derivation.
+const SUCCESSOR_LABEL: &str = "logi refresh token successor v1";
+
+/// The key a rotated refresh token's successor is sealed under: SHA-256 of a fixed label and
+/// the rotated (presented) token. Only someone who holds that token can open the successor, so
+/// the database alone (which holds only HMACs of tokens) still reveals no token.
+fn successor_key(presented: &str) -> aead::LessSafeKey {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(SUCCESSOR_LABEL.as_bytes());
+    h.update([0u8]);
+    h.update(presented.as_bytes());
+    let key: [u8; 32] = h.finalize().into();
+    // A 32-byte key is always valid for AES-256-GCM.
+    aead::LessSafeKey::new(
+        aead::UnboundKey::new(&aead::AES_256_GCM, &key).expect("32-byte AES key"),
+    )
+}
+
+/// Seals `successor` (the refresh token that replaced `presented`) under a key derived from
+/// `presented` (SPEC "Tokens", reuse interval).
+pub fn seal_successor(presented: &str, successor: &str) -> String {
+    seal(
+        &successor_key(presented),
+        SUCCESSOR_LABEL,
+        successor.as_bytes(),
+    )
+}
+
+/// Opens what [`seal_successor`] produced; `None` when `presented` is not the token it was
+/// sealed for, or the data was altered.
+pub fn open_successor(presented: &str, sealed: &str) -> Option<String> {
+    let plain = open(&successor_key(presented), SUCCESSOR_LABEL, sealed)?;
+    String::from_utf8(plain).ok()
+}
+
 fn load_or_generate_key_file(path: &Path, may_generate: bool) -> Result<String, MasterKeyError> {
     let io = |source| MasterKeyError::Io {
         path: path.display().to_string(),

@@ -52,3 +52,34 @@ fn session_and_double_submit_csrf_tokens_cannot_stand_in_for_each_other() {
     assert!(!k.verify_csrf(&session, &token));
     assert!(!k.verify_csrf_session(&session, "garbage"));
 }
+
+#[test]
+fn successors_open_only_with_the_token_they_were_sealed_for_and_intact() {
+    let sealed = seal_successor("old-token", "next-token");
+    assert_eq!(
+        open_successor("old-token", &sealed).as_deref(),
+        Some("next-token")
+    );
+    assert!(!sealed.contains("next-token"));
+    assert_ne!(
+        sealed,
+        seal_successor("old-token", "next-token"),
+        "random nonce"
+    );
+    assert_eq!(open_successor("other-token", &sealed), None, "another key");
+    assert_eq!(open_successor("old-token", "not base64!"), None);
+    assert_eq!(open_successor("old-token", ""), None, "too short");
+    let mut raw = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
+    for i in [0, raw.len() / 2, raw.len() - 1] {
+        raw[i] ^= 1;
+        assert_eq!(
+            open_successor("old-token", &URL_SAFE_NO_PAD.encode(&raw)),
+            None,
+            "tampered at byte {i}"
+        );
+        raw[i] ^= 1;
+    }
+    // Sealed for another purpose under the same key material: refused (label is the AAD).
+    let other = seal(&successor_key("old-token"), "other label", b"next-token");
+    assert_eq!(open_successor("old-token", &other), None);
+}

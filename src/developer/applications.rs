@@ -28,9 +28,29 @@ pub struct MetadataInput {
     pub dpop_bound_access_tokens: Option<bool>,
     pub allowed_cors_origins: Option<Vec<String>>,
     pub require_pushed_authorization_requests: Option<bool>,
+    #[serde(default, deserialize_with = "reuse_interval")]
+    pub refresh_token_reuse_interval_seconds: Option<i64>,
+}
+
+/// `refresh_token_reuse_interval_seconds` as a JSON integer; anything else is refused with an
+/// error that names the member (the range is checked by [`validate`]).
+fn reuse_interval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Option::<serde_json::Value>::deserialize(d)?
+        .map(|v| {
+            v.as_i64().ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "refresh_token_reuse_interval_seconds must be an integer between 0 and \
+                     {MAX_REFRESH_TOKEN_REUSE_INTERVAL}"
+                ))
+            })
+        })
+        .transpose()
 }
 
 const MAX_REDIRECT_URIS: usize = 20;
+
+/// The longest reuse interval an application may ask for (SPEC "Tokens").
+pub const MAX_REFRESH_TOKEN_REUSE_INTERVAL: i64 = 60;
 
 /// A newly registered application and, for confidential clients, its secret (shown once).
 pub struct Registered {
@@ -72,6 +92,9 @@ pub fn register(
         require_pushed_authorization_requests: input
             .require_pushed_authorization_requests
             .unwrap_or(false),
+        refresh_token_reuse_interval_seconds: input
+            .refresh_token_reuse_interval_seconds
+            .unwrap_or(0),
         // Only an operator verifies an application (`logi apps verify`).
         verified: false,
         created_at: now,
@@ -127,6 +150,9 @@ pub fn apply_patch(
     }
     if let Some(v) = input.require_pushed_authorization_requests {
         next.require_pushed_authorization_requests = v;
+    }
+    if let Some(v) = input.refresh_token_reuse_interval_seconds {
+        next.refresh_token_reuse_interval_seconds = v;
     }
     next.updated_at = now;
     validate(next)
@@ -241,6 +267,13 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
         app.allowed_cors_origins.as_deref(),
         &app.redirect_uris,
     );
+
+    if !(0..=MAX_REFRESH_TOKEN_REUSE_INTERVAL).contains(&app.refresh_token_reuse_interval_seconds) {
+        return Err(bad(format!(
+            "refresh_token_reuse_interval_seconds must be between 0 and \
+             {MAX_REFRESH_TOKEN_REUSE_INTERVAL}"
+        )));
+    }
 
     // The algorithms logi has signing keys for, as discovery advertises them.
     if Alg::parse(&app.id_token_signed_response_alg).is_none() {

@@ -229,6 +229,7 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
         // The effective list: as registered, or derived from the redirect URIs.
         "allowed_cors_origins": app.cors_origins,
         "require_pushed_authorization_requests": app.require_pushed_authorization_requests,
+        "refresh_token_reuse_interval_seconds": app.refresh_token_reuse_interval_seconds,
         // Read-only: set by an operator with `logi apps verify`.
         "verified": app.verified,
         "created_at": app.created_at,

@@ -134,6 +134,7 @@ impl TokenContext<'_> {
             ),
             used_at: None,
             dpop_jkt,
+            successor_enc: None,
         };
         (token, row)
     }

@@ -29,6 +29,9 @@ pub struct Application {
     pub cors_origins: Vec<String>,
     /// RFC 9126 §5: `/oauth/authorize` accepts only pushed requests for this client.
     pub require_pushed_authorization_requests: bool,
+    /// Seconds after a rotation during which the rotated refresh token, presented again, gets
+    /// the same successor instead of revoking the family (0–60, 0: never; SPEC "Tokens").
+    pub refresh_token_reuse_interval_seconds: i64,
     /// Set only by an operator (`logi apps verify`), never through the developer API: before
     /// sign-in, authorization errors of an unverified application are not redirected
     /// automatically (RFC 9700 §4.11.2).
@@ -55,6 +58,7 @@ struct Row {
     allowed_cors_origins: Option<String>,
     cors_origins: String,
     require_pushed_authorization_requests: i64,
+    refresh_token_reuse_interval_seconds: i64,
     verified: i64,
     created_at: i64,
     updated_at: i64,
@@ -82,6 +86,7 @@ impl TryFrom<Row> for Application {
                 .transpose()?,
             cors_origins: from_json_list(&r.cors_origins)?,
             require_pushed_authorization_requests: r.require_pushed_authorization_requests != 0,
+            refresh_token_reuse_interval_seconds: r.refresh_token_reuse_interval_seconds,
             verified: r.verified != 0,
             id: r.id,
             client_id: r.client_id,
@@ -101,9 +106,9 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
          token_endpoint_auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scope, id_token_signed_response_alg, dpop_bound_access_tokens, created_at, \
          updated_at, allowed_cors_origins, cors_origins, verified, \
-         require_pushed_authorization_requests) \
+         require_pushed_authorization_requests, refresh_token_reuse_interval_seconds) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19)",
+         $19, $20)",
     )
     .bind(&a.id)
     .bind(&a.client_id)
@@ -124,6 +129,7 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(to_json_list(&a.cors_origins))
     .bind(a.verified as i64)
     .bind(a.require_pushed_authorization_requests as i64)
+    .bind(a.refresh_token_reuse_interval_seconds)
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;
@@ -139,7 +145,7 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
          redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scope = $7, \
          id_token_signed_response_alg = $8, dpop_bound_access_tokens = $9, updated_at = $10, \
          allowed_cors_origins = $12, cors_origins = $13, \
-         require_pushed_authorization_requests = $14 \
+         require_pushed_authorization_requests = $14, refresh_token_reuse_interval_seconds = $15 \
          WHERE id = $1 AND owner_id = $11",
     )
     .bind(&a.id)
@@ -156,6 +162,7 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     .bind(a.allowed_cors_origins.as_deref().map(to_json_list))
     .bind(to_json_list(&a.cors_origins))
     .bind(a.require_pushed_authorization_requests as i64)
+    .bind(a.refresh_token_reuse_interval_seconds)
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;

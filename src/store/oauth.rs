@@ -299,6 +299,9 @@ pub struct RefreshToken {
     pub used_at: Option<i64>,
     /// DPoP key thumbprint the token is bound to (public clients).
     pub dpop_jkt: Option<String>,
+    /// On a rotated token of an application with a reuse interval: its successor, sealed under
+    /// a key derived from this token (`crypto::seal_successor`). Never written on insert.
+    pub successor_enc: Option<String>,
 }
 
 async fn insert_refresh<'e, E: Executor<'e, Database = Any>>(
@@ -336,13 +339,15 @@ async fn rotate_refresh<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     token_hash: &str,
     now: i64,
+    successor_enc: Option<&str>,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
-         AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
+        "UPDATE refresh_tokens SET used_at = $2, successor_enc = $3 WHERE token_hash = $1 \
+         AND used_at IS NULL AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
     )
     .bind(token_hash)
     .bind(now)
+    .bind(successor_enc)
     .execute(ex)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -356,17 +361,22 @@ async fn rotate_refresh<'e, E: Executor<'e, Database = Any>>(
 /// path: PostgreSQL runs it as one statement (a data-modifying CTE: one round trip instead of
 /// four); SQLite, which has no data-modifying CTEs but no network round trips either, runs the
 /// same two statements inside a transaction.
+///
+/// `successor_enc` (the successor sealed under the presented token, for applications with a
+/// reuse interval) is written by the same update onto the presented row.
 pub async fn rotate_into(
     store: &Store,
     old_hash: &str,
     next: &RefreshToken,
     now: i64,
+    successor_enc: Option<&str>,
 ) -> Result<bool> {
     match store.backend {
         super::Backend::Postgres => {
             let done = sqlx::query(
                 "WITH rotated AS ( \
-                   UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL \
+                   UPDATE refresh_tokens SET used_at = $2, successor_enc = $10 \
+                   WHERE token_hash = $1 AND used_at IS NULL \
                    AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL) RETURNING grant_id) \
                  INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, \
                    expires_at, used_at, dpop_jkt) \
@@ -381,13 +391,14 @@ pub async fn rotate_into(
             .bind(next.created_at)
             .bind(next.expires_at)
             .bind(&next.dpop_jkt)
+            .bind(successor_enc)
             .execute(&store.pool)
             .await?;
             Ok(done.rows_affected() == 1)
         }
         super::Backend::Sqlite => {
             let mut tx = store.pool.begin().await?;
-            if !rotate_refresh(&mut *tx, old_hash, now).await? {
+            if !rotate_refresh(&mut *tx, old_hash, now, successor_enc).await? {
                 return Ok(false);
             }
             insert_refresh(&mut *tx, next).await?;
@@ -435,6 +446,14 @@ pub async fn delete_expired_lifecycle(store: &Store, now: i64) -> Result<()> {
             .execute(&store.pool)
             .await?;
     }
+    // Sealed successors are only needed during their application's reuse interval (at most
+    // 60 seconds, `developer::applications::MAX_REFRESH_TOKEN_REUSE_INTERVAL`).
+    sqlx::query(
+        "UPDATE refresh_tokens SET successor_enc = NULL WHERE successor_enc IS NOT NULL AND used_at < $1",
+    )
+    .bind(now - 60)
+    .execute(&store.pool)
+    .await?;
     Ok(())
 }
 

@@ -30,5 +30,6 @@ mod oauth_policy;
 mod oidc;
 mod operations;
 mod par;
+mod refresh_reuse;
 mod server_limits;
 mod token_lifecycle;

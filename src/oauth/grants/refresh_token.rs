@@ -3,12 +3,17 @@
 
 use super::GrantError;
 use crate::{
+    crypto,
     oauth::{
         error::OAuthError,
         scope,
         tokens::{family_ends_at, TokenContext, TokenResponse},
     },
-    store::{self, applications::Application},
+    store::{
+        self,
+        applications::Application,
+        oauth::{Grant, RefreshToken},
+    },
 };
 
 pub async fn refresh(
@@ -25,37 +30,27 @@ pub async fn refresh(
     if row.application_id != app.id {
         return Err(invalid("refresh token was issued to another client"));
     }
-    if row.used_at.is_some() {
-        return Err(reuse(ctx, app, &row.grant_id).await);
+    if let Some(rotated_at) = row.used_at {
+        // A retry within the application's reuse interval gets the same successor back;
+        // anything else is reuse.
+        return match replay(ctx, app, presented, &row, rotated_at, requested_scope).await? {
+            Some(response) => Ok(response),
+            None => Err(reuse(ctx, app, &row.grant_id).await),
+        };
     }
     if row.expires_at <= ctx.now {
         return Err(invalid("refresh token expired"));
     }
     // RFC 9449 §5.0: a bound refresh token is only usable with a proof from the same key.
-    if let Some(bound) = &row.dpop_jkt {
-        if ctx.dpop_jkt.as_deref() != Some(bound.as_str()) {
-            return Err(invalid(
-                "this refresh token is bound to a DPoP key: send a proof signed with it",
-            ));
-        }
+    if !dpop_binding_holds(ctx, &row) {
+        return Err(invalid(
+            "this refresh token is bound to a DPoP key: send a proof signed with it",
+        ));
     }
     if grant.revoked_at.is_some() {
         return Err(invalid("refresh token revoked"));
     }
-    // The family's absolute lifetime (SPEC "Tokens"): the successors' expiry is capped by it
-    // already; this also holds when the configured lifetime was shortened since.
-    let family_end = family_ends_at(
-        grant.created_at,
-        ctx.config.refresh_token_absolute_ttl_seconds,
-    );
-    if family_end <= ctx.now {
-        return Err(invalid(
-            "the authorization reached its maximum lifetime: sign in again",
-        ));
-    }
-    let granted = scope::parse(&row.scope).unwrap_or_default();
-    let registered = scope::parse(&app.scope).unwrap_or_default();
-    let Refreshed { kept, scopes } = refreshed_scopes(&granted, &registered, requested_scope)?;
+    let Refreshed { kept, scopes } = checked_scopes(ctx, app, &grant, &row.scope, requested_scope)?;
     let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
     let (access_token, _) = ctx.access_token(
         app,
@@ -67,18 +62,150 @@ pub async fn refresh(
     // The successor keeps the granted scope (RFC 6749 §6), less what the application no longer
     // has: narrowing by `scope` applies to this access token only.
     let (next_token, next_row) = ctx.refresh_token(app, &grant, &kept, row.dpop_jkt.clone());
+    // Only applications with a reuse interval keep the successor, sealed under the presented
+    // token (which the database does not hold), for a retry whose response was lost.
+    let successor_enc = (app.refresh_token_reuse_interval_seconds > 0)
+        .then(|| crypto::seal_successor(presented, &next_token));
 
     // One conditional update, committed together with the successor, decides which of several
     // concurrent requests rotates the token; the others are reuse.
-    if !store::oauth::rotate_into(ctx.store, &hash, &next_row, ctx.now).await? {
+    if !store::oauth::rotate_into(
+        ctx.store,
+        &hash,
+        &next_row,
+        ctx.now,
+        successor_enc.as_deref(),
+    )
+    .await?
+    {
         return Err(reuse(ctx, app, &row.grant_id).await);
     }
-    let mut response = ctx.response(access_token, &scopes, Some(next_token));
+    respond(ctx, app, &grant, &scopes, access_token, next_token).await
+}
+
+/// RFC 9449 §5.0: a refresh token bound to a DPoP key needs a proof from that key.
+fn dpop_binding_holds(ctx: &TokenContext<'_>, row: &RefreshToken) -> bool {
+    match &row.dpop_jkt {
+        Some(bound) => ctx.dpop_jkt.as_deref() == Some(bound.as_str()),
+        None => true,
+    }
+}
+
+/// The family's absolute lifetime and the scopes that survive (see [`refreshed_scopes`]).
+fn checked_scopes(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    grant: &Grant,
+    granted_scope: &str,
+    requested_scope: Option<&str>,
+) -> Result<Refreshed, GrantError> {
+    // The family's absolute lifetime (SPEC "Tokens"): the successors' expiry is capped by it
+    // already; this also holds when the configured lifetime was shortened since.
+    let family_end = family_ends_at(
+        grant.created_at,
+        ctx.config.refresh_token_absolute_ttl_seconds,
+    );
+    if family_end <= ctx.now {
+        return Err(GrantError::OAuth(OAuthError::invalid_grant(
+            "the authorization reached its maximum lifetime: sign in again",
+        )));
+    }
+    let granted = scope::parse(granted_scope).unwrap_or_default();
+    let registered = scope::parse(&app.scope).unwrap_or_default();
+    Ok(refreshed_scopes(&granted, &registered, requested_scope)?)
+}
+
+/// The token response of a refresh: the new access token, `refresh_token`, and an ID token
+/// when `openid` was granted.
+async fn respond(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    grant: &Grant,
+    scopes: &[String],
+    access_token: String,
+    refresh_token: String,
+) -> Result<TokenResponse, GrantError> {
+    let mut response = ctx.response(access_token, scopes, Some(refresh_token));
     // OIDC Core §12.2: a refreshed ID token carries no nonce.
     response.id_token = ctx
-        .id_token(app, &grant, &scopes, None, &response.access_token)
+        .id_token(app, grant, scopes, None, &response.access_token)
         .await?;
     Ok(response)
+}
+
+/// Whether an already rotated refresh token, presented again, gets its successor back instead
+/// of revoking the family (SPEC "Tokens", `refresh_token_reuse_interval_seconds`): only for an
+/// application with an interval (at most 60 s), within that many seconds of the rotation, while
+/// the successor itself is still unused and the grant not revoked.
+pub fn replay_allowed(
+    rotated_at: i64,
+    interval: i64,
+    now: i64,
+    successor_unused: bool,
+    grant_revoked: bool,
+) -> bool {
+    (1..=60).contains(&interval)
+        && now >= rotated_at
+        && now - rotated_at <= interval
+        && successor_unused
+        && !grant_revoked
+}
+
+/// A retry of the rotated token `row` whose response was lost: the same successor (opened with
+/// the presented token) with a fresh access token, or `None` when the retry is reuse.
+async fn replay(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    presented: &str,
+    row: &RefreshToken,
+    rotated_at: i64,
+    requested_scope: Option<&str>,
+) -> Result<Option<TokenResponse>, GrantError> {
+    let interval = app.refresh_token_reuse_interval_seconds;
+    // Cheap checks first: most reuse never gets past them.
+    if !replay_allowed(rotated_at, interval, ctx.now, true, false) || !dpop_binding_holds(ctx, row)
+    {
+        return Ok(None);
+    }
+    let Some(successor) = row
+        .successor_enc
+        .as_deref()
+        .and_then(|sealed| crypto::open_successor(presented, sealed))
+    else {
+        return Ok(None);
+    };
+    let successor_hash = ctx.keys.hash_secret(&successor);
+    let Some((next, grant)) = store::oauth::refresh_and_grant(ctx.store, &successor_hash).await?
+    else {
+        return Ok(None);
+    };
+    if next.grant_id != row.grant_id
+        || next.application_id != app.id
+        || next.expires_at <= ctx.now
+        || !replay_allowed(
+            rotated_at,
+            interval,
+            ctx.now,
+            next.used_at.is_none(),
+            grant.revoked_at.is_some(),
+        )
+    {
+        return Ok(None);
+    }
+    // The access token gets what a normal refresh of the successor would give it.
+    let Refreshed { scopes, .. } = checked_scopes(ctx, app, &grant, &next.scope, requested_scope)?;
+    let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
+    let (access_token, _) = ctx.access_token(
+        app,
+        subject,
+        &scopes,
+        Some(grant.auth_time),
+        Some(&grant.id),
+    )?;
+    tracing::info!(target: "logi::security", client_id = %app.client_id, grant = %grant.id, "rotated refresh token retried within the reuse interval: same successor returned");
+    Ok(Some(
+        respond(ctx, app, &grant, &scopes, access_token, successor).await?,
+    ))
 }
 
 /// The scopes of a refresh: `kept` for the successor refresh token, `scopes` for the new access

@@ -21,6 +21,7 @@ fn app(auth: ClientAuth, grants: &[&str]) -> Application {
         allowed_cors_origins: None,
         cors_origins: vec![],
         require_pushed_authorization_requests: false,
+        refresh_token_reuse_interval_seconds: 0,
         verified: false,
         created_at: 0,
         updated_at: 0,

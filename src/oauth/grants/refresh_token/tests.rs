@@ -125,3 +125,36 @@ fn rotation_never_extends_a_family() {
         assert!(refresh_expires_at(now, ttl, start, absolute) <= family_ends_at(start, absolute));
     }
 }
+
+#[test]
+fn a_rotated_token_is_replayed_only_within_the_interval_while_the_successor_is_unused() {
+    let rotated = 1_000;
+    // (interval, seconds since the rotation, successor unused, grant revoked, replay?)
+    let cases: &[(i64, i64, bool, bool, bool)] = &[
+        (30, 0, true, false, true),
+        (30, 29, true, false, true),
+        (30, 30, true, false, true),
+        (30, 31, true, false, false),
+        (60, 60, true, false, true),
+        (60, 61, true, false, false),
+        // The default: never.
+        (0, 0, true, false, false),
+        // A value validation would refuse never widens the window.
+        (-1, 0, true, false, false),
+        (61, 1, true, false, false),
+        (3600, 1, true, false, false),
+        // The successor was used: the copy is someone else's.
+        (30, 1, false, false, false),
+        // The family is revoked.
+        (30, 1, true, true, false),
+        // A clock that went backwards is not "within".
+        (30, -1, true, false, false),
+    ];
+    for &(interval, elapsed, unused, revoked, expected) in cases {
+        assert_eq!(
+            replay_allowed(rotated, interval, rotated + elapsed, unused, revoked),
+            expected,
+            "interval {interval}, {elapsed} s after, unused {unused}, revoked {revoked}"
+        );
+    }
+}
