@@ -137,6 +137,10 @@ async fn respond(
 /// of revoking the family (SPEC "Tokens", `refresh_token_reuse_interval_seconds`): only for an
 /// application with an interval (at most 60 s), within that many seconds of the rotation, while
 /// the successor itself is still unused and the grant not revoked.
+/// Processes sharing a database read slightly different clocks: a retry served by a process whose
+/// clock is up to this many seconds behind the one that rotated is still "within" the interval.
+pub const CLOCK_SKEW_SECONDS: i64 = 5;
+
 pub fn replay_allowed(
     rotated_at: i64,
     interval: i64,
@@ -145,7 +149,7 @@ pub fn replay_allowed(
     grant_revoked: bool,
 ) -> bool {
     (1..=60).contains(&interval)
-        && now >= rotated_at
+        && rotated_at - now <= CLOCK_SKEW_SECONDS
         && now - rotated_at <= interval
         && successor_unused
         && !grant_revoked

@@ -147,8 +147,11 @@ fn a_rotated_token_is_replayed_only_within_the_interval_while_the_successor_is_u
         (30, 1, false, false, false),
         // The family is revoked.
         (30, 1, true, true, false),
-        // A clock that went backwards is not "within".
-        (30, -1, true, false, false),
+        // Another process's clock a little behind the rotating one is still "within"…
+        (30, -1, true, false, true),
+        (30, -CLOCK_SKEW_SECONDS, true, false, true),
+        // …one further behind is not.
+        (30, -CLOCK_SKEW_SECONDS - 1, true, false, false),
     ];
     for &(interval, elapsed, unused, revoked, expected) in cases {
         assert_eq!(
