@@ -40,12 +40,15 @@ pub enum AuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2 / OIDC Core §9: a JWT signed with one of the client's registered keys.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [
+    pub const ALL: [AuthMethod; 4] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
+        AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
     ];
 
@@ -54,6 +57,7 @@ impl AuthMethod {
             "none" => Some(AuthMethod::None),
             "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
             "client_secret_post" => Some(AuthMethod::ClientSecretPost),
+            "private_key_jwt" => Some(AuthMethod::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -63,6 +67,7 @@ impl AuthMethod {
             AuthMethod::None => "none",
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -85,6 +90,11 @@ impl SecretMethod {
     }
 }
 
+/// What a key-based client stores in `secret_hash`: the schema (migration 0002) requires a
+/// non-NULL value for every confidential client, and this one is no HMAC output (those are 43
+/// base64url characters), so no secret ever matches it. It never leaves the store.
+pub const NO_SECRET_MARKER: &str = "-";
+
 /// How a registered client authenticates, with exactly the data its kind needs.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -92,6 +102,9 @@ pub enum ClientAuth {
     Public,
     /// A confidential client with a shared secret, of which logi keeps only an HMAC.
     Secret { method: SecretMethod, hash: String },
+    /// A confidential client that signs assertions with its own keys (`private_key_jwt`): logi
+    /// keeps its public JWK Set (JSON text) and no secret.
+    PrivateKeyJwt { jwks: String },
 }
 
 impl std::fmt::Debug for ClientAuth {
@@ -100,6 +113,7 @@ impl std::fmt::Debug for ClientAuth {
         match self {
             ClientAuth::Public => f.write_str("Public"),
             ClientAuth::Secret { method, .. } => write!(f, "Secret({method:?})"),
+            ClientAuth::PrivateKeyJwt { .. } => f.write_str("PrivateKeyJwt"),
         }
     }
 }
@@ -108,7 +122,9 @@ impl ClientAuth {
     pub fn client_type(&self) -> ClientType {
         match self {
             ClientAuth::Public => ClientType::Public,
-            ClientAuth::Secret { .. } => ClientType::Confidential,
+            ClientAuth::Secret { .. } | ClientAuth::PrivateKeyJwt { .. } => {
+                ClientType::Confidential
+            }
         }
     }
 
@@ -116,13 +132,30 @@ impl ClientAuth {
         match self {
             ClientAuth::Public => AuthMethod::None,
             ClientAuth::Secret { method, .. } => method.auth_method(),
+            ClientAuth::PrivateKeyJwt { .. } => AuthMethod::PrivateKeyJwt,
         }
     }
 
     pub fn secret_hash(&self) -> Option<&str> {
         match self {
-            ClientAuth::Public => None,
             ClientAuth::Secret { hash, .. } => Some(hash),
+            ClientAuth::Public | ClientAuth::PrivateKeyJwt { .. } => None,
+        }
+    }
+
+    /// The registered JWK Set of a `private_key_jwt` client.
+    pub fn jwks(&self) -> Option<&str> {
+        match self {
+            ClientAuth::PrivateKeyJwt { jwks } => Some(jwks),
+            ClientAuth::Public | ClientAuth::Secret { .. } => None,
+        }
+    }
+
+    /// The `secret_hash` column: the HMAC of a secret client, the marker for a key-based one.
+    pub fn secret_hash_column(&self) -> Option<&str> {
+        match self {
+            ClientAuth::PrivateKeyJwt { .. } => Some(NO_SECRET_MARKER),
+            other => other.secret_hash(),
         }
     }
 
@@ -132,20 +165,32 @@ impl ClientAuth {
         client_type: &str,
         method: &str,
         secret_hash: Option<String>,
+        jwks: Option<String>,
     ) -> Option<ClientAuth> {
         match (
             ClientType::parse(client_type)?,
             AuthMethod::parse(method)?,
             secret_hash,
         ) {
-            (ClientType::Public, AuthMethod::None, None) => Some(ClientAuth::Public),
-            (ClientType::Confidential, AuthMethod::ClientSecretBasic, Some(hash)) => {
+            (ClientType::Public, AuthMethod::None, None) if jwks.is_none() => {
+                Some(ClientAuth::Public)
+            }
+            (ClientType::Confidential, AuthMethod::PrivateKeyJwt, Some(marker))
+                if marker == NO_SECRET_MARKER =>
+            {
+                jwks.map(|jwks| ClientAuth::PrivateKeyJwt { jwks })
+            }
+            (ClientType::Confidential, AuthMethod::ClientSecretBasic, Some(hash))
+                if jwks.is_none() =>
+            {
                 Some(ClientAuth::Secret {
                     method: SecretMethod::Basic,
                     hash,
                 })
             }
-            (ClientType::Confidential, AuthMethod::ClientSecretPost, Some(hash)) => {
+            (ClientType::Confidential, AuthMethod::ClientSecretPost, Some(hash))
+                if jwks.is_none() =>
+            {
                 Some(ClientAuth::Secret {
                     method: SecretMethod::Post,
                     hash,
@@ -191,7 +236,7 @@ mod tests {
             ("public", "private_key_jwt", None, None),
         ];
         for (t, m, h, expected) in cases {
-            let got = ClientAuth::from_columns(t, m, h.map(String::from));
+            let got = ClientAuth::from_columns(t, m, h.map(String::from), None);
             assert_eq!(&got, expected, "{t} {m} {h:?}");
             if let Some(auth) = got {
                 assert_eq!(auth.client_type().as_str(), *t);
@@ -199,6 +244,52 @@ mod tests {
                 assert_eq!(auth.secret_hash(), *h);
             }
         }
+    }
+
+    #[test]
+    fn a_key_based_client_has_keys_and_no_secret() {
+        let jwks = Some(r#"{"keys":[]}"#.to_string());
+        let marker = Some(NO_SECRET_MARKER.to_string());
+        let auth = ClientAuth::from_columns(
+            "confidential",
+            "private_key_jwt",
+            marker.clone(),
+            jwks.clone(),
+        );
+        assert_eq!(
+            auth,
+            Some(ClientAuth::PrivateKeyJwt {
+                jwks: r#"{"keys":[]}"#.into()
+            })
+        );
+        let auth = auth.unwrap();
+        assert_eq!(auth.client_type(), ClientType::Confidential);
+        assert_eq!(auth.secret_hash(), None);
+        assert_eq!(auth.secret_hash_column(), Some(NO_SECRET_MARKER));
+        // Keys without the method, the method without keys, or keys beside a secret: refused.
+        assert_eq!(
+            ClientAuth::from_columns("confidential", "private_key_jwt", marker, None),
+            None
+        );
+        assert_eq!(
+            ClientAuth::from_columns(
+                "confidential",
+                "private_key_jwt",
+                Some("h".into()),
+                jwks.clone()
+            ),
+            None
+        );
+        assert_eq!(
+            ClientAuth::from_columns(
+                "confidential",
+                "client_secret_basic",
+                Some("h".into()),
+                jwks.clone()
+            ),
+            None
+        );
+        assert_eq!(ClientAuth::from_columns("public", "none", None, jwks), None);
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct MetadataInput {
     pub require_pushed_authorization_requests: Option<bool>,
     #[serde(default, deserialize_with = "reuse_interval")]
     pub refresh_token_reuse_interval_seconds: Option<i64>,
+    /// The public keys of a `private_key_jwt` client (a JWK Set).
+    pub jwks: Option<serde_json::Value>,
+    /// Not supported yet: refused with a clear message rather than ignored.
+    pub jwks_uri: Option<String>,
 }
 
 /// `refresh_token_reuse_interval_seconds` as a JSON integer; anything else is refused with an
@@ -72,7 +76,14 @@ pub fn register(
         .grant_types
         .unwrap_or_else(|| vec![policy::GRANT_AUTHORIZATION_CODE.to_string()]);
     let scope = input.scope.unwrap_or_else(|| default_scope(&grant_types));
-    let (auth, client_secret) = policy::new_client_auth(client_type, auth_method, keys);
+    if input.jwks_uri.is_some() {
+        return Err(MetadataError::InvalidClientMetadata(
+            "jwks_uri is not supported yet: register the keys inline in jwks".into(),
+        ));
+    }
+    let jwks = input.jwks.as_ref().map(|v| v.to_string());
+    let (auth, client_secret) =
+        policy::new_client_auth(client_type, auth_method, jwks.as_deref(), keys)?;
     let application = Application {
         id: format!("app_{}", random_token(12)),
         client_id: random_token(18),
@@ -119,9 +130,38 @@ pub fn apply_patch(
     if let Some(method) = input.token_endpoint_auth_method.as_deref() {
         let (_, method) =
             policy::resolve_type_and_auth_method(Some(client_type.as_str()), Some(method))?;
-        // A public client's only method is `none`, which the line above already enforced.
-        if let Some(auth) = policy::with_secret_method(&current.auth, method) {
-            next.auth = auth;
+        // A public client's only method is `none`, which the line above already enforced. A
+        // secret client may switch between Basic and the body; a key-based one keeps its keys.
+        match policy::with_secret_method(&current.auth, method) {
+            Some(auth) => next.auth = auth,
+            None if method == current.auth.method() => {}
+            None => {
+                return Err(MetadataError::InvalidClientMetadata(
+                    "token_endpoint_auth_method cannot change between a secret, keys and none; \
+                     register a new application"
+                        .into(),
+                ))
+            }
+        }
+    }
+    if input.jwks_uri.is_some() {
+        return Err(MetadataError::InvalidClientMetadata(
+            "jwks_uri is not supported yet: register the keys inline in jwks".into(),
+        ));
+    }
+    if let Some(jwks) = input.jwks {
+        match &next.auth {
+            ClientAuth::PrivateKeyJwt { .. } => {
+                let jwks = jwks.to_string();
+                crate::oauth::client_assertion::check_jwks(&jwks)
+                    .map_err(MetadataError::InvalidClientMetadata)?;
+                next.auth = ClientAuth::PrivateKeyJwt { jwks };
+            }
+            _ => {
+                return Err(MetadataError::InvalidClientMetadata(
+                    "jwks is only for private_key_jwt clients".into(),
+                ))
+            }
         }
     }
     if let Some(v) = input.client_name {

@@ -235,6 +235,9 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
         "created_at": app.created_at,
         "updated_at": app.updated_at,
     });
+    if let Some(jwks) = app.auth.jwks() {
+        v["jwks"] = serde_json::from_str(jwks).unwrap_or(Value::Null);
+    }
     if let Some(secret) = client_secret {
         v["client_secret"] = json!(secret);
         v["client_secret_expires_at"] = json!(0);
@@ -328,7 +331,7 @@ async fn rotate_secret(
         )),
         apps::Rotation::PublicClient => Err(ApiError::bad_request(
             "invalid_request",
-            "public clients have no secret to rotate",
+            "this client has no secret to rotate (public, or private_key_jwt)",
         )),
         apps::Rotation::NotFound => Err(ApiError::not_found("no such application")),
     }

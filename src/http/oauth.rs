@@ -259,7 +259,7 @@ async fn par(
     cors: CorsClient,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (app, params) = client_request(&state, &headers, &body, &cors).await?;
+    let (app, params) = client_request(&state, &headers, &body, &cors, "/oauth/par").await?;
     if params.contains("request_uri") {
         return Err(
             OAuthError::invalid_request("request_uri cannot be pushed (RFC 9126 §2.1)").into(),
@@ -724,9 +724,10 @@ async fn client_request(
     headers: &HeaderMap,
     body: &[u8],
     cors: &CorsClient,
+    endpoint: &str,
 ) -> Result<(std::sync::Arc<store::applications::Application>, Params), ApiError> {
     let params = super::extract::form_params(headers, body)?;
-    let app = authenticate_client(state, headers, &params, cors).await?;
+    let app = authenticate_client(state, headers, &params, cors, endpoint).await?;
     Ok((app, params))
 }
 
@@ -736,22 +737,51 @@ async fn authenticate_client(
     headers: &HeaderMap,
     params: &Params,
     cors: &CorsClient,
+    endpoint: &str,
 ) -> Result<std::sync::Arc<store::applications::Application>, ApiError> {
     let creds = PresentedCredentials {
         basic: basic_credentials(headers)?,
         client_id_param: params.get("client_id").map(String::from),
         client_secret_param: params.get("client_secret").map(String::from),
+        assertion_type: params.get("client_assertion_type").map(String::from),
+        assertion: params.get("client_assertion").map(String::from),
     };
     let client_id = creds.client_id()?;
     let tried_basic = creds.basic.is_some();
-    let app = store::applications::by_client_id(&state.store, client_id)
+    let app = store::applications::by_client_id(&state.store, &client_id)
         .await?
         .ok_or_else(|| {
             OAuthError::invalid_client("unknown client").with_basic_challenge(tried_basic)
         })?;
     // The request is for this client from here on, even when its authentication fails.
     cors.set(&app.cors_origins);
-    policy::authenticate_client(&app, &creds, &state.keys)?;
+    let t = state.clock.now();
+    // An assertion may name the issuer or the endpoint it was sent to (RFC 7523 §3, OIDC Core §9).
+    // (Built only for a key-based client: the hot secret path allocates nothing here.)
+    let audiences = if app.auth.jwks().is_some() {
+        vec![
+            state.config.issuer.clone(),
+            format!("{}{endpoint}", state.config.issuer),
+        ]
+    } else {
+        Vec::new()
+    };
+    let ctx = policy::AssertionContext {
+        audiences: &audiences,
+        now: t,
+    };
+    if let Some(assertion) = policy::authenticate_client(&app, &creds, &state.keys, &ctx)? {
+        // Single use, in every process, until it expires.
+        let key = state.keys.hash_secret(&format!(
+            "client_assertion\0{}\0{}",
+            app.client_id, assertion.jti
+        ));
+        if !store::oauth::remember_dpop_jti(&state.store, &key, assertion.exp).await? {
+            return Err(
+                OAuthError::invalid_client("client_assertion replayed (jti already used)").into(),
+            );
+        }
+    }
     Ok(app)
 }
 
@@ -761,7 +791,7 @@ async fn token(
     cors: CorsClient,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (app, params) = client_request(&state, &headers, &body, &cors).await?;
+    let (app, params) = client_request(&state, &headers, &body, &cors, "/oauth/token").await?;
     let request = TokenRequest::parse(&params)?;
     policy::check_grant_allowed(&app, request.grant_type())?;
     let t = state.clock.now();
@@ -852,7 +882,7 @@ async fn revoke(
     cors: CorsClient,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (app, params) = client_request(&state, &headers, &body, &cors).await?;
+    let (app, params) = client_request(&state, &headers, &body, &cors, "/oauth/revoke").await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -867,7 +897,14 @@ async fn introspect(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // No CORS here: a browser never introspects or starts a device flow.
-    let (app, params) = client_request(&state, &headers, &body, &CorsClient::default()).await?;
+    let (app, params) = client_request(
+        &state,
+        &headers,
+        &body,
+        &CorsClient::default(),
+        "/oauth/introspect",
+    )
+    .await?;
     policy::may_introspect(&app)?;
     let token = params
         .get("token")
@@ -884,7 +921,14 @@ async fn device_authorization(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // No CORS here: a browser never introspects or starts a device flow.
-    let (app, params) = client_request(&state, &headers, &body, &CorsClient::default()).await?;
+    let (app, params) = client_request(
+        &state,
+        &headers,
+        &body,
+        &CorsClient::default(),
+        "/oauth/device_authorization",
+    )
+    .await?;
     let ctx = context(&state, state.clock.now(), None);
     let answer = grants::device_code::authorize_device(&ctx, &app, params.get("scope")).await?;
     Ok(no_store(Json(answer).into_response()))

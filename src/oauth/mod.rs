@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod bearer;
+pub mod client_assertion;
 pub mod dpop;
 pub mod error;
 pub mod grants;

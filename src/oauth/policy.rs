@@ -36,7 +36,7 @@ pub fn resolve_type_and_auth_method(
     };
     let auth_method = match auth_method {
         Some(m) => Some(AuthMethod::parse(m).ok_or_else(|| {
-            bad("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+            bad("token_endpoint_auth_method must be none, client_secret_basic, client_secret_post or private_key_jwt")
         })?),
         None => None,
     };
@@ -64,22 +64,41 @@ pub fn resolve_type_and_auth_method(
 /// Only confidential clients have a secret: generated at registration (and replaced by
 /// `rotate_secret`). Returns the client's authentication and the secret to show once; a public
 /// client gets none, by construction.
+/// A `private_key_jwt` client registers its public keys (`jwks`) instead and gets no secret;
+/// `jwks` on any other client is refused.
 pub fn new_client_auth(
     client_type: ClientType,
     method: AuthMethod,
+    jwks: Option<&str>,
     keys: &ServerKeys,
-) -> (ClientAuth, Option<String>) {
-    let secret_method = match (client_type, method) {
-        (ClientType::Public, _) | (_, AuthMethod::None) => return (ClientAuth::Public, None),
-        (ClientType::Confidential, AuthMethod::ClientSecretBasic) => SecretMethod::Basic,
-        (ClientType::Confidential, AuthMethod::ClientSecretPost) => SecretMethod::Post,
+) -> Result<(ClientAuth, Option<String>), MetadataError> {
+    let bad = |m: &str| MetadataError::InvalidClientMetadata(m.to_string());
+    let secret_method = match (client_type, method, jwks) {
+        (ClientType::Confidential, AuthMethod::PrivateKeyJwt, Some(jwks)) => {
+            super::client_assertion::check_jwks(jwks).map_err(|e| bad(&e))?;
+            let auth = ClientAuth::PrivateKeyJwt {
+                jwks: jwks.to_string(),
+            };
+            return Ok((auth, None));
+        }
+        (ClientType::Confidential, AuthMethod::PrivateKeyJwt, None) => {
+            return Err(bad(
+                "private_key_jwt needs the client's public keys in jwks",
+            ))
+        }
+        (_, _, Some(_)) => return Err(bad("jwks is only for private_key_jwt clients")),
+        (ClientType::Public, _, None) | (_, AuthMethod::None, None) => {
+            return Ok((ClientAuth::Public, None))
+        }
+        (ClientType::Confidential, AuthMethod::ClientSecretBasic, None) => SecretMethod::Basic,
+        (ClientType::Confidential, AuthMethod::ClientSecretPost, None) => SecretMethod::Post,
     };
     let secret = new_client_secret();
     let auth = ClientAuth::Secret {
         method: secret_method,
         hash: keys.hash_secret(&secret),
     };
-    (auth, Some(secret))
+    Ok((auth, Some(secret)))
 }
 
 /// A fresh client secret: 256 bits from the system CSPRNG.
@@ -93,10 +112,10 @@ pub fn with_secret_method(auth: &ClientAuth, method: AuthMethod) -> Option<Clien
     let method = match method {
         AuthMethod::ClientSecretBasic => SecretMethod::Basic,
         AuthMethod::ClientSecretPost => SecretMethod::Post,
-        AuthMethod::None => return None,
+        AuthMethod::None | AuthMethod::PrivateKeyJwt => return None,
     };
     match auth {
-        ClientAuth::Public => None,
+        ClientAuth::Public | ClientAuth::PrivateKeyJwt { .. } => None,
         ClientAuth::Secret { hash, .. } => Some(ClientAuth::Secret {
             method,
             hash: hash.clone(),
@@ -352,24 +371,49 @@ pub struct PresentedCredentials {
     pub basic: Option<(String, String)>,
     pub client_id_param: Option<String>,
     pub client_secret_param: Option<String>,
+    /// `client_assertion_type` and `client_assertion` (RFC 7521 §4.2).
+    pub assertion_type: Option<String>,
+    pub assertion: Option<String>,
 }
 
 impl PresentedCredentials {
-    /// The client the request claims to be: both places must agree when both are used.
-    pub fn client_id(&self) -> Result<&str, OAuthError> {
+    /// The client the request claims to be: all the places that name it must agree. An
+    /// assertion names its client in `iss` (RFC 7523 §3: `client_id` may be omitted).
+    pub fn client_id(&self) -> Result<String, OAuthError> {
         let tried_basic = self.basic.is_some();
-        match (&self.basic, &self.client_id_param) {
-            (Some((id, _)), Some(param)) if id != param => Err(OAuthError::invalid_request(
-                "client_id in the body differs from the one in the Authorization header",
-            )
-            .with_basic_challenge(tried_basic)),
-            (Some((id, _)), _) => Ok(id),
-            (None, Some(param)) => Ok(param),
-            (None, None) => Err(OAuthError::invalid_client(
+        // An assertion whose `iss` cannot be read names nobody (its verification fails later).
+        let from_assertion = self
+            .assertion
+            .as_deref()
+            .and_then(super::client_assertion::claimed_client_id);
+        let named: Vec<&str> = [
+            self.basic.as_ref().map(|(id, _)| id.as_str()),
+            self.client_id_param.as_deref(),
+            from_assertion.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match named.split_first() {
+            None => Err(OAuthError::invalid_client(
                 "client authentication is required",
             )),
+            Some((first, rest)) if rest.iter().all(|id| id == first) && !first.is_empty() => {
+                Ok(first.to_string())
+            }
+            Some(_) => Err(OAuthError::invalid_request(
+                "the client_id, the Authorization header and the client_assertion name different clients",
+            )
+            .with_basic_challenge(tried_basic)),
         }
     }
+}
+
+/// Where a client assertion is checked: its audiences and the time.
+pub struct AssertionContext<'a> {
+    /// The issuer and the URL of the endpoint the request went to (either may be `aud`).
+    pub audiences: &'a [String],
+    pub now: i64,
 }
 
 /// Policy rows "client authentication", "HTTP Basic header present" and "client_secret
@@ -382,20 +426,53 @@ impl PresentedCredentials {
 ///   (`client_secret_basic`) or in the body (`client_secret_post`), whichever they registered;
 ///   the secret is compared in constant time (HMAC verify).
 /// - Using two methods at once is refused (RFC 6749 §2.3).
+/// - `private_key_jwt` clients present a signed assertion and nothing else; the verified
+///   assertion is returned so that the caller records its `jti` (single use).
 pub fn authenticate_client(
     app: &Application,
     creds: &PresentedCredentials,
     keys: &ServerKeys,
-) -> Result<(), OAuthError> {
+    assertion_ctx: &AssertionContext<'_>,
+) -> Result<Option<super::client_assertion::Verified>, OAuthError> {
     let tried_basic = creds.basic.is_some();
     let fail = |d: &str| OAuthError::invalid_client(d).with_basic_challenge(tried_basic);
-    if tried_basic && creds.client_secret_param.is_some() {
+    let methods = [
+        tried_basic,
+        creds.client_secret_param.is_some(),
+        creds.assertion.is_some() || creds.assertion_type.is_some(),
+    ];
+    if methods.iter().filter(|m| **m).count() > 1 {
         return Err(
             OAuthError::invalid_request("use one client authentication method, not two")
-                .with_basic_challenge(true),
+                .with_basic_challenge(tried_basic),
         );
     }
+    if let ClientAuth::PrivateKeyJwt { jwks } = &app.auth {
+        if creds.assertion_type.as_deref() != Some(super::client_assertion::ASSERTION_TYPE) {
+            return Err(fail(
+                "this client authenticates with private_key_jwt: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        let Some(assertion) = creds.assertion.as_deref() else {
+            return Err(fail("client_assertion is required"));
+        };
+        return super::client_assertion::verify(
+            jwks,
+            assertion,
+            &app.client_id,
+            assertion_ctx.audiences,
+            assertion_ctx.now,
+        )
+        .map(Some)
+        .map_err(|d| fail(&d));
+    }
+    if methods[2] {
+        return Err(fail(
+            "this client is not registered for private_key_jwt: client_assertion is refused",
+        ));
+    }
     match &app.auth {
+        ClientAuth::PrivateKeyJwt { .. } => Err(fail("client authentication failed")),
         ClientAuth::Public => {
             if tried_basic {
                 return Err(fail(
@@ -407,7 +484,7 @@ pub fn authenticate_client(
                     "public clients have no secret: client_secret is refused",
                 ));
             }
-            Ok(())
+            Ok(None)
         }
         // Either place, whichever method was registered (the registered one is what the client
         // shows; RP libraries differ in their default). Both at once was refused above.
@@ -419,7 +496,7 @@ pub fn authenticate_client(
                 )),
             };
             if keys.verify_secret(secret, hash) {
-                Ok(())
+                Ok(None)
             } else {
                 Err(fail("client authentication failed"))
             }

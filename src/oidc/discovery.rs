@@ -33,7 +33,10 @@ pub fn document(config: &Config) -> Value {
         "token_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         "revocation_endpoint_auth_methods_supported": AuthMethod::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
         // Introspection needs a client secret: public clients (`none`) cannot call it.
-        "introspection_endpoint_auth_methods_supported": [AuthMethod::ClientSecretBasic.as_str(), AuthMethod::ClientSecretPost.as_str()],
+        "introspection_endpoint_auth_methods_supported": [AuthMethod::ClientSecretBasic.as_str(), AuthMethod::ClientSecretPost.as_str(), AuthMethod::PrivateKeyJwt.as_str()],
+        "token_endpoint_auth_signing_alg_values_supported": crate::oauth::client_assertion::alg_names(),
+        "revocation_endpoint_auth_signing_alg_values_supported": crate::oauth::client_assertion::alg_names(),
+        "introspection_endpoint_auth_signing_alg_values_supported": crate::oauth::client_assertion::alg_names(),
         "code_challenge_methods_supported": pkce::METHODS,
         "dpop_signing_alg_values_supported": dpop::ALGS,
         "claims_supported": crate::oidc::CLAIMS_SUPPORTED,

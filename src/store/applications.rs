@@ -59,6 +59,7 @@ struct Row {
     cors_origins: String,
     require_pushed_authorization_requests: i64,
     refresh_token_reuse_interval_seconds: i64,
+    jwks: Option<String>,
     verified: i64,
     created_at: i64,
     updated_at: i64,
@@ -73,6 +74,7 @@ impl TryFrom<Row> for Application {
                 &r.client_type,
                 &r.token_endpoint_auth_method,
                 r.secret_hash,
+                r.jwks,
             )
             .ok_or_else(|| corrupt("client_type, token_endpoint_auth_method and secret_hash"))?,
             redirect_uris: from_json_list(&r.redirect_uris)?,
@@ -106,9 +108,9 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
          token_endpoint_auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scope, id_token_signed_response_alg, dpop_bound_access_tokens, created_at, \
          updated_at, allowed_cors_origins, cors_origins, verified, \
-         require_pushed_authorization_requests, refresh_token_reuse_interval_seconds) \
+         require_pushed_authorization_requests, refresh_token_reuse_interval_seconds, jwks) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20)",
+         $19, $20, $21)",
     )
     .bind(&a.id)
     .bind(&a.client_id)
@@ -116,7 +118,7 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(&a.client_name)
     .bind(a.auth.client_type().as_str())
     .bind(a.auth.method().as_str())
-    .bind(a.auth.secret_hash())
+    .bind(a.auth.secret_hash_column())
     .bind(to_json_list(&a.redirect_uris))
     .bind(to_json_list(&a.post_logout_redirect_uris))
     .bind(to_json_list(&a.grant_types))
@@ -130,6 +132,7 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(a.verified as i64)
     .bind(a.require_pushed_authorization_requests as i64)
     .bind(a.refresh_token_reuse_interval_seconds)
+    .bind(a.auth.jwks())
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;
@@ -145,7 +148,8 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
          redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scope = $7, \
          id_token_signed_response_alg = $8, dpop_bound_access_tokens = $9, updated_at = $10, \
          allowed_cors_origins = $12, cors_origins = $13, \
-         require_pushed_authorization_requests = $14, refresh_token_reuse_interval_seconds = $15 \
+         require_pushed_authorization_requests = $14, refresh_token_reuse_interval_seconds = $15, \
+         jwks = $16 \
          WHERE id = $1 AND owner_id = $11",
     )
     .bind(&a.id)
@@ -163,6 +167,7 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     .bind(to_json_list(&a.cors_origins))
     .bind(a.require_pushed_authorization_requests as i64)
     .bind(a.refresh_token_reuse_interval_seconds)
+    .bind(a.auth.jwks())
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;

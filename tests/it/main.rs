@@ -30,6 +30,7 @@ mod oauth_policy;
 mod oidc;
 mod operations;
 mod par;
+mod private_key_jwt;
 mod refresh_reuse;
 mod server_limits;
 mod token_lifecycle;

@@ -84,7 +84,18 @@ fn type_and_auth_method_resolve_or_are_refused() {
         (Some("confidential"), Some("Client_Secret_Basic"), None),
         (Some(""), None, None),
         (None, Some(""), None),
-        (None, Some("private_key_jwt"), None),
+        // Keys are for confidential clients.
+        (
+            None,
+            Some("private_key_jwt"),
+            Some((Confidential, AuthMethod::PrivateKeyJwt)),
+        ),
+        (
+            Some("confidential"),
+            Some("private_key_jwt"),
+            Some((Confidential, AuthMethod::PrivateKeyJwt)),
+        ),
+        (Some("public"), Some("private_key_jwt"), None),
     ];
     for (t, m, expected) in cases {
         let got = resolve_type_and_auth_method(t, m);
@@ -113,7 +124,7 @@ fn only_confidential_clients_get_a_secret_at_registration() {
         ),
     ];
     for (client_type, method, secret_method) in resolved {
-        let (auth, secret) = new_client_auth(client_type, method, &keys);
+        let (auth, secret) = new_client_auth(client_type, method, None, &keys).unwrap();
         assert_eq!(
             auth.client_type(),
             client_type,
@@ -138,7 +149,7 @@ fn only_confidential_clients_get_a_secret_at_registration() {
     // A public client never gets a secret, whatever method is asked for.
     for method in AuthMethod::ALL {
         assert_eq!(
-            new_client_auth(ClientType::Public, method, &keys),
+            new_client_auth(ClientType::Public, method, None, &keys).unwrap(),
             (ClientAuth::Public, None),
             "{method:?}"
         );
@@ -147,13 +158,17 @@ fn only_confidential_clients_get_a_secret_at_registration() {
     let first = new_client_auth(
         ClientType::Confidential,
         AuthMethod::ClientSecretBasic,
+        None,
         &keys,
-    );
+    )
+    .unwrap();
     let second = new_client_auth(
         ClientType::Confidential,
         AuthMethod::ClientSecretBasic,
+        None,
         &keys,
-    );
+    )
+    .unwrap();
     assert_ne!(first.1, second.1);
     assert_ne!(first.0, second.0);
 }
@@ -509,6 +524,16 @@ fn creds(
         basic: basic.map(|(i, s)| (i.to_string(), s.to_string())),
         client_id_param: client_id.map(String::from),
         client_secret_param: secret.map(String::from),
+        assertion_type: None,
+        assertion: None,
+    }
+}
+
+/// Secret and public clients need no assertion context.
+fn no_assertions() -> AssertionContext<'static> {
+    AssertionContext {
+        audiences: &[],
+        now: 0,
     }
 }
 
@@ -535,7 +560,7 @@ fn the_presented_client_id() {
     ];
     for (c, expected) in cases {
         let got = c.client_id().map_err(|e| (e.code, e.basic_challenge));
-        assert_eq!(got, expected, "{c:?}");
+        assert_eq!(got, expected.map(String::from), "{c:?}");
     }
 }
 
@@ -605,17 +630,21 @@ fn client_authentication() {
         ),
     ];
     for (app, c, expected) in cases {
-        let got = code(authenticate_client(app, &c, &keys));
+        let got = code(authenticate_client(app, &c, &keys, &no_assertions()).map(|_| ()));
         assert_eq!(got, expected, "{:?} {c:?}", app.auth);
     }
     // The secret is checked against this server's keys only.
     let other = ServerKeys::from_master(&[8u8; 32]);
     assert_eq!(
-        code(authenticate_client(
-            &basic,
-            &creds(Some((id, SECRET)), None, None),
-            &other
-        )),
+        code(
+            authenticate_client(
+                &basic,
+                &creds(Some((id, SECRET)), None, None),
+                &other,
+                &no_assertions()
+            )
+            .map(|_| ())
+        ),
         refused_basic
     );
 }
