@@ -173,7 +173,9 @@ async fn rotate(
         match apps::rotate_secret(&state.store, &state.keys, &mut app, state.clock.now()).await? {
             apps::Rotation::Rotated(secret) => secret,
             apps::Rotation::PublicClient => {
-                return Err(PageError::bad_request("This client has no secret to rotate."))
+                return Err(PageError::bad_request(
+                    "This client has no secret to rotate.",
+                ))
             }
             apps::Rotation::NotFound => return Err(not_found()),
         };
