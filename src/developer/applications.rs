@@ -130,19 +130,7 @@ pub fn apply_patch(
     if let Some(method) = input.token_endpoint_auth_method.as_deref() {
         let (_, method) =
             policy::resolve_type_and_auth_method(Some(client_type.as_str()), Some(method))?;
-        // A public client's only method is `none`, which the line above already enforced. A
-        // secret client may switch between Basic and the body; a key-based one keeps its keys.
-        match policy::with_secret_method(&current.auth, method) {
-            Some(auth) => next.auth = auth,
-            None if method == current.auth.method() => {}
-            None => {
-                return Err(MetadataError::InvalidClientMetadata(
-                    "token_endpoint_auth_method cannot change between a secret, keys and none; \
-                     register a new application"
-                        .into(),
-                ))
-            }
-        }
+        next.auth = policy::with_auth_method(&next.auth, method)?;
     }
     if input.jwks_uri.is_some() {
         return Err(MetadataError::InvalidClientMetadata(
@@ -150,19 +138,7 @@ pub fn apply_patch(
         ));
     }
     if let Some(jwks) = input.jwks {
-        match &next.auth {
-            ClientAuth::PrivateKeyJwt { .. } => {
-                let jwks = jwks.to_string();
-                crate::oauth::client_assertion::check_jwks(&jwks)
-                    .map_err(MetadataError::InvalidClientMetadata)?;
-                next.auth = ClientAuth::PrivateKeyJwt { jwks };
-            }
-            _ => {
-                return Err(MetadataError::InvalidClientMetadata(
-                    "jwks is only for private_key_jwt clients".into(),
-                ))
-            }
-        }
+        next.auth = policy::with_jwks(&next.auth, &jwks.to_string())?;
     }
     if let Some(v) = input.client_name {
         next.client_name = v;

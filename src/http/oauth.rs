@@ -757,17 +757,9 @@ async fn authenticate_client(
     cors.set(&app.cors_origins);
     let t = state.clock.now();
     // An assertion may name the issuer or the endpoint it was sent to (RFC 7523 §3, OIDC Core §9).
-    // (Built only for a key-based client: the hot secret path allocates nothing here.)
-    let audiences = if app.auth.jwks().is_some() {
-        vec![
-            state.config.issuer.clone(),
-            format!("{}{endpoint}", state.config.issuer),
-        ]
-    } else {
-        Vec::new()
-    };
     let ctx = policy::AssertionContext {
-        audiences: &audiences,
+        issuer: &state.config.issuer,
+        endpoint,
         now: t,
     };
     if let Some(assertion) = policy::authenticate_client(&app, &creds, &state.keys, &ctx)? {
@@ -776,7 +768,7 @@ async fn authenticate_client(
             "client_assertion\0{}\0{}",
             app.client_id, assertion.jti
         ));
-        if !store::oauth::remember_dpop_jti(&state.store, &key, assertion.exp).await? {
+        if !store::oauth::remember_jti(&state.store, &key, assertion.exp).await? {
             return Err(
                 OAuthError::invalid_client("client_assertion replayed (jti already used)").into(),
             );

@@ -83,16 +83,19 @@ pub fn claimed_client_id(assertion: &str) -> Option<String> {
 }
 
 /// Verifies `assertion` for `client_id` against its registered `jwks`: signature by one of its
-/// keys with an allowed algorithm, `iss` = `sub` = `client_id`, `aud` naming one of `audiences`,
+/// keys with an allowed algorithm, `iss` = `sub` = `client_id`, `aud` naming the issuer or the
+/// URL of the endpoint (`audience` = (issuer, endpoint path)),
 /// `exp` in the future but at most [`MAX_LIFETIME_SECONDS`] ahead, `nbf` (if any) not in the
 /// future, a `jti`. Time is `now`.
 pub fn verify(
     jwks: &str,
     assertion: &str,
     client_id: &str,
-    audiences: &[String],
+    audience: (&str, &str),
     now: i64,
 ) -> Result<Verified, String> {
+    let (issuer, endpoint) = audience;
+    let names_us = |a: &str| a == issuer || a.strip_prefix(issuer) == Some(endpoint);
     if assertion.len() > MAX_ASSERTION_BYTES {
         return Err("client_assertion is too large".into());
     }
@@ -138,11 +141,8 @@ pub fn verify(
         return Err("client_assertion: iss and sub must be the client_id".into());
     }
     let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => audiences.contains(a),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|a| audiences.iter().any(|x| x == a)),
+        Some(Value::String(a)) => names_us(a),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(names_us),
         _ => false,
     };
     if !aud_ok {

@@ -78,7 +78,7 @@ pub async fn verify(
 ) -> Result<Proof, DpopError> {
     let (proof, replay_key) = check_proof(proof, method, url, access_token, nonces, now)?;
     // Unique per key for the whole window, across every process.
-    if !store::oauth::remember_dpop_jti(store, &replay_key, now + 2 * IAT_WINDOW).await? {
+    if !store::oauth::remember_jti(store, &replay_key, now + 2 * IAT_WINDOW).await? {
         return Err(invalid("proof replayed (jti already used)"));
     }
     Ok(proof)

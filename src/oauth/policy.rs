@@ -123,6 +123,42 @@ pub fn with_secret_method(auth: &ClientAuth, method: AuthMethod) -> Option<Clien
     }
 }
 
+/// A PATCH of `token_endpoint_auth_method`: a public client's only method is `none` (checked by
+/// [`resolve_type_and_auth_method`]), a secret client may switch between Basic and the body
+/// (its secret stays), a key-based client keeps its keys; moving between a secret, keys and
+/// `none` is refused.
+pub fn with_auth_method(
+    auth: &ClientAuth,
+    method: AuthMethod,
+) -> Result<ClientAuth, MetadataError> {
+    match with_secret_method(auth, method) {
+        Some(next) => Ok(next),
+        None if method == auth.method() => Ok(auth.clone()),
+        None => Err(MetadataError::InvalidClientMetadata(
+            "token_endpoint_auth_method cannot change between a secret, keys and none; register \
+             a new application"
+                .into(),
+        )),
+    }
+}
+
+/// A PATCH of `jwks`: new keys for a key-based client (the old ones stop working at once);
+/// any other client has no keys to replace.
+pub fn with_jwks(auth: &ClientAuth, jwks: &str) -> Result<ClientAuth, MetadataError> {
+    match auth {
+        ClientAuth::PrivateKeyJwt { .. } => {
+            super::client_assertion::check_jwks(jwks)
+                .map_err(MetadataError::InvalidClientMetadata)?;
+            Ok(ClientAuth::PrivateKeyJwt {
+                jwks: jwks.to_string(),
+            })
+        }
+        ClientAuth::Public | ClientAuth::Secret { .. } => Err(
+            MetadataError::InvalidClientMetadata("jwks is only for private_key_jwt clients".into()),
+        ),
+    }
+}
+
 /// The type is immutable: a change request is refused and nothing is written.
 pub fn check_type_unchanged(
     current: ClientType,
@@ -386,33 +422,34 @@ impl PresentedCredentials {
             .assertion
             .as_deref()
             .and_then(super::client_assertion::claimed_client_id);
-        let named: Vec<&str> = [
+        let mut named = [
             self.basic.as_ref().map(|(id, _)| id.as_str()),
             self.client_id_param.as_deref(),
             from_assertion.as_deref(),
         ]
         .into_iter()
-        .flatten()
-        .collect();
-        match named.split_first() {
-            None => Err(OAuthError::invalid_client(
+        .flatten();
+        let Some(first) = named.next() else {
+            return Err(OAuthError::invalid_client(
                 "client authentication is required",
-            )),
-            Some((first, rest)) if rest.iter().all(|id| id == first) && !first.is_empty() => {
-                Ok(first.to_string())
-            }
-            Some(_) => Err(OAuthError::invalid_request(
+            ));
+        };
+        if first.is_empty() || !named.all(|id| id == first) {
+            return Err(OAuthError::invalid_request(
                 "the client_id, the Authorization header and the client_assertion name different clients",
             )
-            .with_basic_challenge(tried_basic)),
+            .with_basic_challenge(tried_basic));
         }
+        Ok(first.to_string())
     }
 }
 
-/// Where a client assertion is checked: its audiences and the time.
+/// Where a client assertion is checked: this server and endpoint (either may be `aud`), and the
+/// time.
 pub struct AssertionContext<'a> {
-    /// The issuer and the URL of the endpoint the request went to (either may be `aud`).
-    pub audiences: &'a [String],
+    pub issuer: &'a str,
+    /// The path of the endpoint the request went to, e.g. `/oauth/token`.
+    pub endpoint: &'a str,
     pub now: i64,
 }
 
@@ -460,7 +497,7 @@ pub fn authenticate_client(
             jwks,
             assertion,
             &app.client_id,
-            assertion_ctx.audiences,
+            (assertion_ctx.issuer, assertion_ctx.endpoint),
             assertion_ctx.now,
         )
         .map(Some)

@@ -408,8 +408,9 @@ pub async fn rotate_into(
     }
 }
 
-/// Records a DPoP proof key; false when it was seen before (a replay).
-pub async fn remember_dpop_jti(store: &Store, key: &str, expires_at: i64) -> Result<bool> {
+/// Records a single-use key (a DPoP proof or a client assertion `jti`, namespaced by the caller)
+/// until `expires_at`; false when it was seen before (a replay). Shared by every process.
+pub async fn remember_jti(store: &Store, key: &str, expires_at: i64) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO dpop_proofs (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
     )

@@ -2,7 +2,7 @@
 //! public clients and remembered consent, code replay across clients, refresh scopes and the
 //! absolute family lifetime, repeated parameters at `/oauth/authorize`.
 
-use crate::common::{location_params, pkce_pair, Rp, TestApp};
+use crate::common::{json_of, location_params, pkce_pair, Rp, TestApp};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
@@ -14,14 +14,6 @@ fn public_meta() -> Value {
 fn confidential_meta() -> Value {
     json!({"client_type": "confidential", "grant_types": ["authorization_code", "refresh_token"],
            "scope": "openid profile email offline_access"})
-}
-
-async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    let body = r.text().await.expect("body");
-    let value = serde_json::from_str(&body)
-        .unwrap_or_else(|_| panic!("expected a JSON body, got {status}: {body}"));
-    (status, value)
 }
 
 async fn refresh(app: &TestApp, rp: &Rp, token: &str, scope: Option<&str>) -> (StatusCode, Value) {

@@ -525,3 +525,18 @@ impl TestApp {
 pub async fn pause_ms(ms: u64) {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
+
+/// The status and JSON body of a response; panics (naming the body) when it is not JSON.
+pub async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let body = r.text().await.expect("body");
+    let value = serde_json::from_str(&body)
+        .unwrap_or_else(|_| panic!("expected a JSON body, got {status}: {body}"));
+    (status, value)
+}
+
+/// The status and JSON body of a response, `null` when the body is not JSON (empty answers).
+pub async fn json_or_null(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}

@@ -1,5 +1,5 @@
 //! The device authorization grant (RFC 8628) end to end, for a public CLI client.
-use crate::common::{form_value, DpopKey, Rp, TestApp};
+use crate::common::{form_value, json_or_null, DpopKey, Rp, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -8,11 +8,6 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 fn cli_meta() -> Value {
     json!({"client_name": "logi CLI", "client_type": "public", "grant_types": [DEVICE_GRANT, "refresh_token"],
            "redirect_uris": [], "scope": "openid email offline_access"})
-}
-
-async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn start(app: &TestApp, rp: &Rp) -> Value {
@@ -27,7 +22,7 @@ async fn start(app: &TestApp, rp: &Rp) -> Value {
         .await
         .unwrap();
     assert_eq!(r.headers()["cache-control"], "no-store");
-    let (s, body) = json_of(r).await;
+    let (s, body) = json_or_null(r).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     body
 }
@@ -42,7 +37,7 @@ async fn poll(
     if let Some(key) = dpop {
         req = req.header("DPoP", key.proof("POST", &app.url("/oauth/token"), None));
     }
-    json_of(
+    json_or_null(
         req.form(&[
             ("grant_type", DEVICE_GRANT),
             ("device_code", device_code),
@@ -149,7 +144,7 @@ async fn a_cli_signs_a_user_in_and_calls_userinfo_with_a_dpop_bound_token() {
         .send()
         .await
         .unwrap();
-    let (s, info) = json_of(r).await;
+    let (s, info) = json_or_null(r).await;
     assert_eq!(s, StatusCode::OK, "{info}");
     assert_eq!(info["email"], rp.user_email);
 
@@ -255,7 +250,7 @@ async fn the_device_page_needs_a_session_and_a_valid_code() {
         .send()
         .await
         .unwrap();
-    let (s, e) = json_of(r).await;
+    let (s, e) = json_or_null(r).await;
     assert_eq!(
         (s, e["error"].as_str().unwrap()),
         (StatusCode::BAD_REQUEST, "unauthorized_client")

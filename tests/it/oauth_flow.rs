@@ -1,18 +1,13 @@
 //! The OAuth core end to end over real HTTP: authorize → consent → code → token → refresh,
 //! replay and reuse detection, and the checks at the token endpoint.
 
-use crate::common::{location_params, pkce_pair, TestApp};
+use crate::common::{json_of, location_params, pkce_pair, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 fn public_rp() -> Value {
     json!({"client_type": "public", "grant_types": ["authorization_code", "refresh_token"],
            "scope": "openid profile email offline_access"})
-}
-
-async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    (status, r.json().await.expect("JSON body"))
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Revocation (RFC 7009), introspection (RFC 7662) and DPoP (RFC 9449) over real HTTP.
-use crate::common::{DpopKey, Rp, TestApp};
+use crate::common::{json_or_null, DpopKey, Rp, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -10,11 +10,6 @@ fn public_meta() -> Value {
 fn confidential_meta() -> Value {
     json!({"client_type": "confidential", "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
            "scope": "openid email offline_access api"})
-}
-
-async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// POST to `path` authenticated as `rp` (Basic for confidential, client_id for public).
@@ -42,7 +37,7 @@ async fn userinfo_status(app: &TestApp, token: &str) -> StatusCode {
 }
 
 async fn refresh(app: &TestApp, rp: &Rp, rt: &str) -> (StatusCode, Value) {
-    json_of(
+    json_or_null(
         app.token(
             rp,
             &[("grant_type", "refresh_token"), ("refresh_token", rt)],
@@ -88,17 +83,18 @@ async fn revoking_an_access_token_stops_userinfo() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(userinfo_status(&app, at).await, StatusCode::UNAUTHORIZED);
     // A grant-less client_credentials token is revoked by its jti.
-    let (_, cc) = json_of(
+    let (_, cc) = json_or_null(
         app.token(&rp, &[("grant_type", "client_credentials")])
             .await,
     )
     .await;
     let cc = cc["access_token"].as_str().unwrap();
     let (_, active) =
-        json_of(post_as(&app, &rp, "/oauth/introspect", &[("token", cc)]).await).await;
+        json_or_null(post_as(&app, &rp, "/oauth/introspect", &[("token", cc)]).await).await;
     assert_eq!(active["active"], true);
     post_as(&app, &rp, "/oauth/revoke", &[("token", cc)]).await;
-    let (_, after) = json_of(post_as(&app, &rp, "/oauth/introspect", &[("token", cc)]).await).await;
+    let (_, after) =
+        json_or_null(post_as(&app, &rp, "/oauth/introspect", &[("token", cc)]).await).await;
     assert_eq!(after, json!({"active": false}));
 }
 
@@ -172,7 +168,7 @@ async fn introspection_reports_only_active_own_tokens() {
     );
     let r = post_as(&app, &rp, "/oauth/introspect", &[("token", at)]).await;
     assert_eq!(r.headers()["cache-control"], "no-store");
-    let (_, active) = json_of(r).await;
+    let (_, active) = json_or_null(r).await;
     assert_eq!(active["active"], true);
     for k in [
         "scope",
@@ -190,22 +186,22 @@ async fn introspection_reports_only_active_own_tokens() {
     assert_eq!(active["client_id"], rp.client_id);
     assert_eq!(active["token_type"], "Bearer");
     let (_, refresh_info) =
-        json_of(post_as(&app, &rp, "/oauth/introspect", &[("token", rt)]).await).await;
+        json_or_null(post_as(&app, &rp, "/oauth/introspect", &[("token", rt)]).await).await;
     assert_eq!(refresh_info["active"], true);
     // Foreign, unknown, expired, revoked: exactly {"active": false}.
     let (_, foreign) =
-        json_of(post_as(&app, &other, "/oauth/introspect", &[("token", at)]).await).await;
+        json_or_null(post_as(&app, &other, "/oauth/introspect", &[("token", at)]).await).await;
     assert_eq!(foreign, json!({"active": false}));
     let (_, unknown) =
-        json_of(post_as(&app, &rp, "/oauth/introspect", &[("token", "nope")]).await).await;
+        json_or_null(post_as(&app, &rp, "/oauth/introspect", &[("token", "nope")]).await).await;
     assert_eq!(unknown, json!({"active": false}));
     app.advance(3);
     let (_, expired) =
-        json_of(post_as(&app, &rp, "/oauth/introspect", &[("token", at)]).await).await;
+        json_or_null(post_as(&app, &rp, "/oauth/introspect", &[("token", at)]).await).await;
     assert_eq!(expired, json!({"active": false}));
     post_as(&app, &rp, "/oauth/revoke", &[("token", rt)]).await;
     let (_, revoked) =
-        json_of(post_as(&app, &rp, "/oauth/introspect", &[("token", rt)]).await).await;
+        json_or_null(post_as(&app, &rp, "/oauth/introspect", &[("token", rt)]).await).await;
     assert_eq!(revoked, json!({"active": false}));
 }
 
@@ -227,7 +223,7 @@ async fn dpop_tokens(app: &TestApp, rp: &Rp) -> (Value, DpopKey) {
         .send()
         .await
         .unwrap();
-    let (s, body) = json_of(r).await;
+    let (s, body) = json_or_null(r).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     (body, key)
 }
@@ -350,7 +346,7 @@ async fn dpop_bound_tokens_work_only_with_fresh_proofs_from_their_key() {
         .send()
         .await
         .unwrap();
-    let (s, body) = json_of(r).await;
+    let (s, body) = json_or_null(r).await;
     assert_eq!(s, StatusCode::OK, "proof from the bound key: {body}");
     assert_eq!(body["token_type"], "DPoP");
 }
@@ -361,7 +357,7 @@ async fn clients_registered_for_dpop_must_send_a_proof_and_introspection_shows_c
     let mut meta = confidential_meta();
     meta["dpop_bound_access_tokens"] = json!(true);
     let rp = app.rp(meta).await;
-    let (s, e) = json_of(
+    let (s, e) = json_or_null(
         app.token(&rp, &[("grant_type", "client_credentials")])
             .await,
     )
@@ -380,9 +376,9 @@ async fn clients_registered_for_dpop_must_send_a_proof_and_introspection_shows_c
         .send()
         .await
         .unwrap();
-    let (s, body) = json_of(r).await;
+    let (s, body) = json_or_null(r).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    let (_, info) = json_of(
+    let (_, info) = json_or_null(
         post_as(
             &app,
             &rp,
@@ -404,7 +400,7 @@ async fn clients_registered_for_dpop_must_send_a_proof_and_introspection_shows_c
         .send()
         .await
         .unwrap();
-    let (s, e) = json_of(r).await;
+    let (s, e) = json_or_null(r).await;
     assert_eq!(
         (s, e["error"].as_str().unwrap()),
         (StatusCode::BAD_REQUEST, "invalid_dpop_proof")
@@ -440,7 +436,7 @@ async fn dpop_nonces_are_issued_and_required_when_configured() {
         .to_str()
         .unwrap()
         .to_string();
-    let (s, e) = json_of(r).await;
+    let (s, e) = json_or_null(r).await;
     assert_eq!(
         (s, e["error"].as_str().unwrap()),
         (StatusCode::BAD_REQUEST, "use_dpop_nonce")
@@ -449,7 +445,7 @@ async fn dpop_nonces_are_issued_and_required_when_configured() {
     let r = exchange(key.proof_with(json!({"htm": "POST", "htu": token_url, "nonce": "made-up"})))
         .await
         .unwrap();
-    assert_eq!(json_of(r).await.1["error"], "use_dpop_nonce");
+    assert_eq!(json_or_null(r).await.1["error"], "use_dpop_nonce");
     let r = exchange(key.proof_with(json!({"htm": "POST", "htu": token_url, "nonce": nonce})))
         .await
         .unwrap();
@@ -457,7 +453,7 @@ async fn dpop_nonces_are_issued_and_required_when_configured() {
         r.headers().contains_key("dpop-nonce"),
         "successful DPoP responses carry the next nonce"
     );
-    let (s, t) = json_of(r).await;
+    let (s, t) = json_or_null(r).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     let at = t["access_token"].as_str().unwrap();
 

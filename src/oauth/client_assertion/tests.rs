@@ -44,7 +44,7 @@ fn claims() -> Value {
 fn assertions_are_checked_claim_by_claim() {
     let (k, other) = (key(), key());
     let jwks = json!({"keys": [jwk(&k, "k1")]}).to_string();
-    let audiences = vec![ISSUER.to_string(), format!("{ISSUER}/oauth/token")];
+    let audiences = (ISSUER, "/oauth/token");
     let header = json!({"alg": "ES256", "kid": "k1"});
     let with = |f: &dyn Fn(&mut Value)| {
         let mut c = claims();
@@ -162,13 +162,13 @@ fn assertions_are_checked_claim_by_claim() {
         ),
     ];
     for (what, assertion, ok) in cases {
-        let got = verify(&jwks, &assertion, CLIENT, &audiences, NOW);
+        let got = verify(&jwks, &assertion, CLIENT, audiences, NOW);
         assert_eq!(got.is_ok(), ok, "{what}: {got:?}");
         if ok {
             assert_eq!(got.unwrap().jti, "j1");
         }
     }
-    assert!(verify(&jwks, &"x".repeat(9000), CLIENT, &audiences, NOW).is_err());
+    assert!(verify(&jwks, &"x".repeat(9000), CLIENT, audiences, NOW).is_err());
     assert_eq!(
         claimed_client_id(&sign(&k, header, claims())).as_deref(),
         Some(CLIENT)

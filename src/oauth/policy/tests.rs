@@ -532,7 +532,8 @@ fn creds(
 /// Secret and public clients need no assertion context.
 fn no_assertions() -> AssertionContext<'static> {
     AssertionContext {
-        audiences: &[],
+        issuer: "https://logi.example",
+        endpoint: "/oauth/token",
         now: 0,
     }
 }
@@ -940,4 +941,58 @@ fn remembered_consent_is_reused_only_where_no_other_app_can_claim_the_redirect()
             "confidential {uri}"
         );
     }
+}
+
+#[test]
+fn a_patch_keeps_secrets_keys_and_none_apart() {
+    let secret = |method| ClientAuth::Secret {
+        method,
+        hash: "kept-hash".into(),
+    };
+    let keyed = ClientAuth::PrivateKeyJwt {
+        jwks: r#"{"keys":[]}"#.into(),
+    };
+    // (current, requested method, accepted?)
+    let cases = [
+        (
+            secret(SecretMethod::Basic),
+            AuthMethod::ClientSecretPost,
+            true,
+        ),
+        (
+            secret(SecretMethod::Basic),
+            AuthMethod::ClientSecretBasic,
+            true,
+        ),
+        (
+            secret(SecretMethod::Basic),
+            AuthMethod::PrivateKeyJwt,
+            false,
+        ),
+        (secret(SecretMethod::Post), AuthMethod::None, false),
+        (keyed.clone(), AuthMethod::PrivateKeyJwt, true),
+        (keyed.clone(), AuthMethod::ClientSecretBasic, false),
+        (ClientAuth::Public, AuthMethod::None, true),
+        (ClientAuth::Public, AuthMethod::PrivateKeyJwt, false),
+    ];
+    for (auth, method, ok) in cases {
+        let got = with_auth_method(&auth, method);
+        assert_eq!(got.is_ok(), ok, "{auth:?} {method:?}: {got:?}");
+        if let Ok(next) = got {
+            assert_eq!(next.method(), method);
+            assert_eq!(next.secret_hash(), auth.secret_hash(), "a secret is kept");
+        }
+    }
+    // Keys are replaced only on a key-based client, and only by usable public keys.
+    let jwk = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+    assert_eq!(
+        with_jwks(&keyed, jwk),
+        Ok(ClientAuth::PrivateKeyJwt { jwks: jwk.into() })
+    );
+    assert!(is_bad_metadata(&with_jwks(&keyed, r#"{"keys":[]}"#)));
+    assert!(is_bad_metadata(&with_jwks(
+        &secret(SecretMethod::Basic),
+        jwk
+    )));
+    assert!(is_bad_metadata(&with_jwks(&ClientAuth::Public, jwk)));
 }
