@@ -51,14 +51,7 @@ pub async fn refresh(
         return Err(invalid("refresh token revoked"));
     }
     let Refreshed { kept, scopes } = checked_scopes(ctx, app, &grant, &row.scope, requested_scope)?;
-    let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
-    let (access_token, _) = ctx.access_token(
-        app,
-        subject,
-        &scopes,
-        Some(grant.auth_time),
-        Some(&grant.id),
-    )?;
+    let access_token = grant_access_token(ctx, app, &grant, &scopes)?;
     // The successor keeps the granted scope (RFC 6749 §6), less what the application no longer
     // has: narrowing by `scope` applies to this access token only.
     let (next_token, next_row) = ctx.refresh_token(app, &grant, &kept, row.dpop_jkt.clone());
@@ -198,14 +191,7 @@ async fn replay(
     }
     // The access token gets what a normal refresh of the successor would give it.
     let Refreshed { scopes, .. } = checked_scopes(ctx, app, &grant, &next.scope, requested_scope)?;
-    let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
-    let (access_token, _) = ctx.access_token(
-        app,
-        subject,
-        &scopes,
-        Some(grant.auth_time),
-        Some(&grant.id),
-    )?;
+    let access_token = grant_access_token(ctx, app, &grant, &scopes)?;
     tracing::info!(target: "logi::security", client_id = %app.client_id, grant = %grant.id, "rotated refresh token retried within the reuse interval: same successor returned");
     Ok(Some(
         respond(ctx, app, &grant, &scopes, access_token, successor).await?,
@@ -267,6 +253,18 @@ async fn reuse(ctx: &TokenContext<'_>, app: &Application, grant_id: &str) -> Gra
     GrantError::OAuth(OAuthError::invalid_grant(
         "refresh token already used; its family is revoked",
     ))
+}
+
+/// A fresh access token of `grant` for `scopes`: its user, or the client when it has none.
+fn grant_access_token(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    grant: &Grant,
+    scopes: &[String],
+) -> Result<String, crate::keys::KeyError> {
+    let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
+    ctx.access_token(app, subject, scopes, Some(grant.auth_time), Some(&grant.id))
+        .map(|(token, _)| token)
 }
 
 #[cfg(test)]
