@@ -27,6 +27,11 @@ pub struct ServerKeys {
     key_encryption: aead::LessSafeKey,
     /// AES-256-GCM key for authorization requests that travel with the login redirect.
     pending_request: aead::LessSafeKey,
+    /// AES-256-GCM key for second factors: TOTP secrets at rest, and the short-lived states
+    /// that travel through the browser (each [`Sealing`] purpose is its own AAD label).
+    second_factor: aead::LessSafeKey,
+    /// WebAuthn user handles (an opaque id per account, never the account id itself).
+    user_handle: hmac::Key,
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -96,6 +101,11 @@ impl ServerKeys {
                 aead::UnboundKey::new(&aead::AES_256_GCM, &derive(b"pending-authorization"))
                     .expect("32-byte AES key"),
             ),
+            second_factor: aead::LessSafeKey::new(
+                aead::UnboundKey::new(&aead::AES_256_GCM, &derive(b"second-factor"))
+                    .expect("32-byte AES key"),
+            ),
+            user_handle: hmac::Key::new(hmac::HMAC_SHA256, &derive(b"webauthn-user-handle")),
         }
     }
 
@@ -178,6 +188,63 @@ impl ServerKeys {
 }
 
 const PENDING_AAD: &str = "logi pending authorization request v1";
+
+/// What a second-factor value is sealed for: each purpose is a distinct AAD label, so a value
+/// sealed for one purpose (or one account: the `context`) never opens as another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sealing {
+    /// A TOTP secret at rest (context: the user id).
+    TotpSecret,
+    /// A TOTP secret offered on the enrolment page, not yet confirmed (context: the user id).
+    TotpEnrolment,
+    /// A sign-in waiting for its second step (the `/login/mfa` cookie).
+    MfaLogin,
+    /// A WebAuthn ceremony's state, between its start and its finish.
+    PasskeyCeremony,
+}
+
+impl Sealing {
+    fn label(self) -> &'static str {
+        match self {
+            Sealing::TotpSecret => "logi totp secret v1",
+            Sealing::TotpEnrolment => "logi totp enrolment v1",
+            Sealing::MfaLogin => "logi mfa login v1",
+            Sealing::PasskeyCeremony => "logi passkey ceremony v1",
+        }
+    }
+
+    fn aad(self, context: &str) -> String {
+        format!("{}\0{context}", self.label())
+    }
+}
+
+impl ServerKeys {
+    /// Seals `plain` for `purpose` and `context` (AES-256-GCM under the second-factor key).
+    pub fn seal_for(&self, purpose: Sealing, context: &str, plain: &[u8]) -> String {
+        seal(&self.second_factor, &purpose.aad(context), plain)
+    }
+
+    /// Opens what [`seal_for`](Self::seal_for) sealed for the same purpose and context; `None`
+    /// when it was altered, or sealed for something else.
+    pub fn open_for(&self, purpose: Sealing, context: &str, sealed: &str) -> Option<Vec<u8>> {
+        if sealed.len() > MAX_SEALED_SECOND_FACTOR {
+            return None;
+        }
+        open(&self.second_factor, &purpose.aad(context), sealed)
+    }
+
+    /// The WebAuthn user handle of an account (W3C WebAuthn §14.6.1: opaque, no personal data):
+    /// 16 bytes of an HMAC of the account id, the same in every process.
+    pub fn webauthn_user_handle(&self, user_id: &str) -> [u8; 16] {
+        let tag = hmac::sign(&self.user_handle, user_id.as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&tag.as_ref()[..16]);
+        out
+    }
+}
+
+/// The longest sealed second-factor value opened (a WebAuthn state with many credentials fits).
+const MAX_SEALED_SECOND_FACTOR: usize = 32 * 1024;
 
 /// AES-256-GCM with a random 96-bit nonce: base64url(nonce || ciphertext || tag).
 fn seal(key: &aead::LessSafeKey, label: &str, plain: &[u8]) -> String {

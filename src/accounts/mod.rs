@@ -1,9 +1,14 @@
-//! End-user accounts: passwords, sessions and failed-login throttling.
+//! End-user accounts: passwords, sessions and failed-login throttling, second factors (TOTP,
+//! recovery codes, passkeys) and how a session was authenticated (`amr`, `acr`).
 
+pub mod amr;
 pub mod claims;
 pub mod login;
+pub mod mfa;
+pub mod passkeys;
 pub mod passwords;
 pub mod sessions;
+pub mod totp;
 
 /// Normalises and checks an email address: trimmed, lower-cased, one `@`, no spaces.
 pub fn parse_email(input: &str) -> Option<String> {

@@ -1,5 +1,6 @@
 //! Server-side browser sessions: the cookie carries 256 random bits, the database their SHA-256.
 
+use super::amr::Amr;
 use crate::{
     config::Config,
     crypto::{random_token, sha256_b64},
@@ -20,8 +21,14 @@ pub fn cookie_name(config: &Config) -> &'static str {
     }
 }
 
-/// Starts a session and returns the cookie value.
-pub async fn start(store: &Store, user_id: &str, now: i64, ttl: i64) -> store::Result<String> {
+/// Starts a session authenticated by `amr` and returns the cookie value.
+pub async fn start(
+    store: &Store,
+    user_id: &str,
+    amr: &Amr,
+    now: i64,
+    ttl: i64,
+) -> store::Result<String> {
     let value = random_token(32);
     let session = Session {
         id_hash: sha256_b64(&value),
@@ -30,9 +37,31 @@ pub async fn start(store: &Store, user_id: &str, now: i64, ttl: i64) -> store::R
         created_at: now,
         expires_at: now + ttl,
         sid: Some(random_token(16)),
+        amr: amr.stored(),
     };
     store::sessions::insert(store, &session).await?;
     Ok(value)
+}
+
+/// Adds a second step to a live session (its `amr` becomes `amr`, `auth_time` now) under a
+/// new cookie value, which it returns; `None` when the session is no longer there.
+pub async fn elevate(
+    store: &Store,
+    session: &Session,
+    amr: &Amr,
+    now: i64,
+) -> store::Result<Option<String>> {
+    let value = random_token(32);
+    let moved = store::sessions::elevate(
+        store,
+        &session.id_hash,
+        &session.user_id,
+        &sha256_b64(&value),
+        &amr.stored(),
+        now,
+    )
+    .await?;
+    Ok(moved.then_some(value))
 }
 
 /// The live session behind a cookie value, with its user.

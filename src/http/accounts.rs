@@ -18,7 +18,12 @@ use super::{
     AppState,
 };
 use crate::{
-    accounts::{self, login::LoginOutcome, sessions},
+    accounts::{
+        self,
+        amr::{Amr, Method},
+        login::LoginOutcome,
+        sessions,
+    },
     crypto::random_token,
     store::{self, users::User},
 };
@@ -93,34 +98,27 @@ async fn login_page(
         .unwrap_or_default();
     let body = render(
         "login.html",
-        context! { csrf_token => &csrf.token, next => pages::local_path(q.next.as_deref()), email },
+        context! {
+            csrf_token => &csrf.token,
+            next => pages::local_path(q.next.as_deref()),
+            email,
+            passkeys => state.passkeys.enabled(),
+        },
     )?;
     Ok(csrf.apply(html(StatusCode::OK, body)))
 }
 
-/// Starts a session and sends the browser on to `next` (a local path) or the account page.
+/// Starts a session authenticated by `amr` and sends the browser on to `next` (a local path)
+/// or the home page.
 async fn signed_in(
     state: &AppState,
     user_id: &str,
+    amr: &Amr,
     next: Option<String>,
 ) -> Result<Response, PageError> {
-    let value = sessions::start(
-        &state.store,
-        user_id,
-        state.clock.now(),
-        state.config.session_ttl_seconds as i64,
-    )
-    .await?;
+    let cookie = pages::start_session(state, user_id, amr).await?;
     let mut response = Redirect::to(next.as_deref().unwrap_or("/")).into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        pages::cookie_header(
-            state,
-            sessions::cookie_name(&state.config),
-            &value,
-            Some(state.config.session_ttl_seconds as i64),
-        ),
-    );
+    response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
 }
 
@@ -189,7 +187,7 @@ async fn signup(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(target: "logi::security", user_id = %user.id, "account created");
-    signed_in(&state, &user.id, next).await
+    signed_in(&state, &user.id, &Amr::of(Method::Password), next).await
 }
 
 /// Counts a signup against `signup_max_per_ip_per_hour` (atomically, before the password is
@@ -213,11 +211,12 @@ async fn login(
 ) -> Result<Response, PageError> {
     let next = pages::local_path(params.get("next"));
     let raw_email = params.get("email").unwrap_or_default();
+    let passkeys = state.passkeys.enabled();
     let again = |status: StatusCode, error: &str| -> Result<Response, PageError> {
         let csrf = Csrf::for_request(&state, &headers);
         let body = render(
             "login.html",
-            context! { csrf_token => &csrf.token, next => &next, email => raw_email, error },
+            context! { csrf_token => &csrf.token, next => &next, email => raw_email, error, passkeys },
         )?;
         Ok(csrf.apply(html(status, body)))
     };
@@ -239,8 +238,17 @@ async fn login(
     .await?;
     match outcome {
         LoginOutcome::Success(user) => {
+            let first = Amr::of(Method::Password);
+            // With a second factor, the password only opens the second step (SPEC "End users").
+            if store::second_factors::enrolled(&state.store, &user.id)
+                .await?
+                .any()
+            {
+                tracing::info!(target: "logi::security", user_id = %user.id, "password accepted: second step next");
+                return Ok(super::mfa::second_step(&state, &user.id, &first, next));
+            }
             tracing::info!(target: "logi::security", user_id = %user.id, "signed in");
-            signed_in(&state, &user.id, next).await
+            signed_in(&state, &user.id, &first, next).await
         }
         LoginOutcome::Invalid => again(StatusCode::UNAUTHORIZED, INVALID),
         LoginOutcome::Locked { retry_after } => {

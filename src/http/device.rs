@@ -167,17 +167,7 @@ async fn submit(
         ),
         Some(_) => return Err(PageError::bad_request("decision must be allow or deny")),
     };
-    if !store::device::decide(
-        &state.store,
-        &request.user_code,
-        status,
-        &user.id,
-        session.auth_time,
-        session.sid.as_deref(),
-        t,
-    )
-    .await?
-    {
+    if !store::device::decide(&state.store, &request.user_code, status, &session, t).await? {
         return entry_page(
             &state,
             &headers,

@@ -10,7 +10,10 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{accounts::login::LoginError, store::StoreError};
+use crate::{
+    accounts::{login::LoginError, passkeys::PasskeyError},
+    store::StoreError,
+};
 
 /// `Retry-After` of every `503` (the database is unreachable): requests fail within the pool's
 /// acquire timeout, and clients come back a moment later.
@@ -84,6 +87,22 @@ impl From<LoginError> for ApiError {
         match e {
             LoginError::Store(e) => e.into(),
             e => Self::internal(e),
+        }
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(e: PasskeyError) -> Self {
+        let description = e.to_string();
+        match e {
+            PasskeyError::Store(e) => e.into(),
+            PasskeyError::Unavailable => Self::not_found(description),
+            PasskeyError::Rejected => {
+                Self::new(StatusCode::UNAUTHORIZED, "access_denied", description)
+            }
+            PasskeyError::Expired | PasskeyError::Duplicate | PasskeyError::TooMany => {
+                Self::bad_request("invalid_request", description)
+            }
         }
     }
 }

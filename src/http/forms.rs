@@ -4,7 +4,9 @@
 //! `Option<CurrentUser>` (each page decides what "signed out" means for it: a login redirect, a
 //! 403 page, a signed-out view) and `CsrfForm` (the body parsed as a form, refused with a 4xx
 //! page when it is malformed and with 403 when the CSRF token does not match this browser).
-//! `CsrfForm` reads the body, so it comes last in a handler's arguments.
+//! `CsrfForm` reads the body, so it comes last in a handler's arguments. `CsrfJson` is the same
+//! for the JSON calls of the passkey script (the token is the page's, sent as `csrf_token`),
+//! failing with JSON errors.
 
 use axum::{
     body::Bytes,
@@ -13,7 +15,7 @@ use axum::{
 };
 
 use super::{
-    error::PageError,
+    error::{ApiError, PageError},
     extract::{self, Params},
     pages, AppState,
 };
@@ -75,5 +77,34 @@ pub fn form(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<Params, Page
 impl From<extract::BadInput> for PageError {
     fn from(e: extract::BadInput) -> Self {
         PageError::new(e.status, "Bad request", e.description)
+    }
+}
+
+/// A posted JSON body (`Content-Type: application/json`) whose `csrf_token` member is good for
+/// this browser, as the type `T`.
+pub struct CsrfJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for CsrfJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
+        let bad = |e: extract::BadInput| ApiError::new(e.status, "invalid_request", e.description);
+        let value = extract::json_body(&headers, &bytes).map_err(bad)?;
+        let token = value.get("csrf_token").and_then(|t| t.as_str());
+        pages::verify_csrf(state, &headers, token).map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "invalid_request",
+                "the csrf_token is missing or does not match this browser; reload the page",
+            )
+        })?;
+        let parsed = serde_json::from_value(value).map_err(|e| {
+            ApiError::bad_request("invalid_request", format!("malformed body: {e}"))
+        })?;
+        Ok(CsrfJson(parsed))
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP layer: axum only. One module per endpoint group, each with `router()`; shared
 //! extractors in `extract`, errors in `error`, page rendering and CSRF in `pages`.
 
+pub mod account;
 pub mod accounts;
 pub mod console;
 pub mod cors;
@@ -10,6 +11,7 @@ pub mod device;
 pub mod error;
 pub mod extract;
 pub mod forms;
+pub mod mfa;
 pub mod oauth;
 pub mod oidc;
 pub mod ops;
@@ -32,7 +34,10 @@ use tower_http::{
 };
 
 use crate::{
-    accounts::passwords::PasswordHasherPool, clock::Clock, config::Config, crypto::ServerKeys,
+    accounts::{passkeys::Passkeys, passwords::PasswordHasherPool},
+    clock::Clock,
+    config::Config,
+    crypto::ServerKeys,
     store::Store,
 };
 
@@ -50,6 +55,8 @@ pub struct Shared {
     pub keyring: Arc<crate::keys::KeyRing>,
     /// Where every handler reads "now" (the system clock, or a manual one in tests).
     pub clock: Clock,
+    /// The WebAuthn relying party (off when the issuer's host is not a domain name).
+    pub passkeys: Passkeys,
 }
 
 impl std::ops::Deref for AppState {
@@ -68,6 +75,7 @@ impl AppState {
         clock: Clock,
     ) -> Self {
         AppState(Arc::new(Shared {
+            passkeys: Passkeys::from_config(&config),
             config: Arc::new(config),
             store,
             keys: Arc::new(keys),
@@ -87,6 +95,8 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     Router::new()
         .merge(accounts::router())
+        .merge(account::router())
+        .merge(mfa::router())
         .merge(developer_api::router())
         .merge(developer_apis::router())
         .merge(console::router())
@@ -95,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(device::router())
         .merge(ops::router())
         .route("/assets/logi.css", get(pages::stylesheet))
+        .route("/assets/passkeys.js", get(pages::passkey_script))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn(ops::track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))

@@ -119,6 +119,7 @@ fn authorize_params(p: &Params) -> AuthorizeParams {
         prompt: get("prompt"),
         max_age: get("max_age"),
         login_hint: get("login_hint"),
+        acr_values: get("acr_values"),
         request: get("request"),
         request_uri: get("request_uri"),
         resource: p.get_all("resource"),

@@ -14,7 +14,11 @@ use axum::{
 use serde::Serialize;
 
 use super::{error::PageError, extract, AppState};
-use crate::{accounts::sessions, crypto::random_token};
+use crate::{
+    accounts::{amr::Amr, sessions},
+    crypto::random_token,
+    store::sessions::Session,
+};
 
 pub const CSRF_COOKIE: &str = "logi_csrf";
 pub const HOST_CSRF_COOKIE: &str = "__Host-logi_csrf";
@@ -59,6 +63,39 @@ pub fn cookie_header(
         .unwrap_or_default();
     let v = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{max_age}");
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// The `Set-Cookie` value of a session cookie.
+fn session_cookie_header(state: &AppState, value: &str) -> HeaderValue {
+    let ttl = state.config.session_ttl_seconds as i64;
+    cookie_header(
+        state,
+        sessions::cookie_name(&state.config),
+        value,
+        Some(ttl),
+    )
+}
+
+/// Starts a session authenticated by `amr`; returns its `Set-Cookie` value.
+pub async fn start_session(
+    state: &AppState,
+    user_id: &str,
+    amr: &Amr,
+) -> Result<HeaderValue, PageError> {
+    let ttl = state.config.session_ttl_seconds as i64;
+    let value = sessions::start(&state.store, user_id, amr, state.clock.now(), ttl).await?;
+    Ok(session_cookie_header(state, &value))
+}
+
+/// Records a second step on a live session (see [`sessions::elevate`]); returns the new
+/// cookie's `Set-Cookie` value, or `None` when the session has ended meanwhile.
+pub async fn elevate_session(
+    state: &AppState,
+    session: &Session,
+    amr: &Amr,
+) -> Result<Option<HeaderValue>, PageError> {
+    let value = sessions::elevate(&state.store, session, amr, state.clock.now()).await?;
+    Ok(value.map(|v| session_cookie_header(state, &v)))
 }
 
 /// The CSRF form token for this browser, and a cookie to set when the browser has none yet.
@@ -143,6 +180,21 @@ pub async fn stylesheet() -> Response {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+/// The one script logi serves: the passkey buttons (`navigator.credentials`). Every page works
+/// without it; it only adds what WebAuthn cannot do without JavaScript.
+pub async fn passkey_script() -> Response {
+    let mut r = include_str!("../../assets/passkeys.js").into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
     );
     r.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -10,8 +10,10 @@ use axum::{
 use minijinja::Environment;
 use serde::Serialize;
 
-const CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// `script-src 'self'` and `connect-src 'self'` for the passkey script (`/assets/passkeys.js`,
+/// which posts to logi's own passkey endpoints); no inline script anywhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+     img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -31,6 +33,23 @@ fn env() -> &'static Environment<'static> {
             ("logout.html", include_str!("../../templates/logout.html")),
             ("device.html", include_str!("../../templates/device.html")),
             ("message.html", include_str!("../../templates/message.html")),
+            (
+                "login_mfa.html",
+                include_str!("../../templates/login_mfa.html"),
+            ),
+            ("account.html", include_str!("../../templates/account.html")),
+            (
+                "account_second_factors.html",
+                include_str!("../../templates/account_second_factors.html"),
+            ),
+            (
+                "account_totp.html",
+                include_str!("../../templates/account_totp.html"),
+            ),
+            (
+                "account_recovery_codes.html",
+                include_str!("../../templates/account_recovery_codes.html"),
+            ),
             (
                 "developer.html",
                 include_str!("../../templates/developer.html"),

@@ -10,6 +10,7 @@ use super::{
     policy, scope,
 };
 use crate::{
+    accounts::amr,
     crypto::random_token,
     store::{
         self, apis::Api, applications::Application, oauth::Code, oauth::Grant, Store, StoreError,
@@ -35,6 +36,9 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
+    /// Requested authentication context classes (OIDC Core §3.1.2.1), space-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
     /// RFC 8707 resource indicators (the parameter may repeat).
@@ -62,6 +66,8 @@ pub struct ValidRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// `acr_values` can only be met with two factors ([`amr::requires_mfa`]).
+    pub requires_mfa: bool,
     pub params: AuthorizeParams,
 }
 
@@ -253,6 +259,7 @@ pub async fn validate(
         ("state", &params.state),
         ("nonce", &params.nonce),
         ("login_hint", &params.login_hint),
+        ("acr_values", &params.acr_values),
     ] {
         if value.as_ref().is_some_and(|v| v.len() > 2048) {
             return Err(fail(OAuthError::invalid_request(format!(
@@ -271,6 +278,7 @@ pub async fn validate(
         prompt,
         max_age,
         login_hint: params.login_hint.clone(),
+        requires_mfa: params.acr_values.as_deref().is_some_and(amr::requires_mfa),
         app,
         params,
     })
@@ -296,6 +304,7 @@ pub async fn issue_code(
         revoked_at: None,
         sid: session.sid.clone(),
         resources: req.resources.clone(),
+        amr: session.amr.clone(),
     };
     let row = Code {
         code_hash: keys.hash_secret(&code),

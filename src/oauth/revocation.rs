@@ -6,7 +6,10 @@
 use serde_json::{json, Value};
 
 use super::{bearer, scope, tokens::TokenContext};
-use crate::store::{self, applications::Application, StoreError};
+use crate::{
+    accounts::amr::Amr,
+    store::{self, applications::Application, StoreError},
+};
 
 /// RFC 7009 §2.1: revokes `token` if it is one of `app`'s. A refresh token takes its whole
 /// family (the grant) with it; so does an access token that belongs to a grant. Unknown,
@@ -58,16 +61,24 @@ pub async fn introspect(
             return Ok(inactive);
         }
         let scopes = scope::parse(&row.scope).unwrap_or_default();
-        return Ok(json!({
+        let mut out = json!({
             "active": true,
             "token_type": "refresh_token",
             "scope": scopes.join(" "),
             "client_id": app.client_id,
-            "sub": grant.user_id.unwrap_or_else(|| app.client_id.clone()),
+            "sub": grant.user_id.clone().unwrap_or_else(|| app.client_id.clone()),
             "iss": config.issuer,
             "iat": row.created_at,
             "exp": row.expires_at,
-        }));
+        });
+        // How the grant's user authenticated, as its ID tokens say.
+        let amr = Amr::parse(&grant.amr);
+        if !amr.is_empty() {
+            out["auth_time"] = grant.auth_time.into();
+            out["acr"] = amr.acr().into();
+            out["amr"] = amr.claim().into();
+        }
+        return Ok(out);
     }
     match bearer::verify_access_token(store, keyring, config, token, ctx.now)
         .await
@@ -86,6 +97,11 @@ pub async fn introspect(
                 "exp": claims.exp,
                 "jti": claims.jti,
             });
+            if let (Some(acr), Some(amr)) = (claims.acr, claims.amr) {
+                out["auth_time"] = claims.auth_time.into();
+                out["acr"] = acr.into();
+                out["amr"] = amr.into();
+            }
             if let Some(cnf) = claims.cnf {
                 out["cnf"] = json!({ "jkt": cnf.jkt });
             }

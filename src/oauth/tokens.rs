@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::{
+    accounts::amr::Amr,
     config::Config,
     crypto::{random_token, ServerKeys},
     keys::{Alg, KeyError, KeyRing},
@@ -80,6 +81,11 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gid: Option<String>,
+    /// RFC 9068 §2.2.1: how the user authenticated (RFC 8176), as in the ID token.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub acr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub amr: Option<Vec<String>>,
     /// RFC 9449 §6.1: the DPoP key the token is bound to.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cnf: Option<Cnf>,
@@ -130,15 +136,16 @@ impl TokenContext<'_> {
 
     /// Signs an access token for `audience`. `sub` is the user id, or the client id for
     /// client_credentials. `aud` is the API's identifier, or the issuer for a token meant for
-    /// logi's own endpoints (userinfo).
+    /// logi's own endpoints (userinfo). A token of a `grant` carries its id (`gid`) and how its
+    /// user authenticated (`auth_time`, `acr`, `amr`).
     pub fn access_token(
         &self,
         app: &Application,
         sub: &str,
         audience: &Audience<'_>,
-        auth_time: Option<i64>,
-        grant_id: Option<&str>,
+        grant: Option<&Grant>,
     ) -> Result<(String, AccessClaims), KeyError> {
+        let authn = grant.map(|g| Amr::parse(&g.amr)).filter(|a| !a.is_empty());
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
             sub: sub.to_string(),
@@ -150,8 +157,10 @@ impl TokenContext<'_> {
             jti: random_token(16),
             iat: self.now,
             exp: self.now + self.access_token_ttl(audience) as i64,
-            auth_time,
-            gid: grant_id.map(String::from),
+            auth_time: grant.map(|g| g.auth_time),
+            gid: grant.map(|g| g.id.clone()),
+            acr: authn.as_ref().map(|a| a.acr().to_string()),
+            amr: authn.map(|a| a.claim().into_iter().map(String::from).collect()),
             cnf: self.dpop_jkt.clone().map(|jkt| Cnf { jkt }),
         };
         let jwt = self
@@ -262,6 +271,12 @@ impl TokenContext<'_> {
         }
         if let Some(sid) = &grant.sid {
             claims["sid"] = sid.as_str().into();
+        }
+        // OIDC Core §2: how the user authenticated; `auth_time` above is its latest factor.
+        let amr = Amr::parse(&grant.amr);
+        if !amr.is_empty() {
+            claims["amr"] = amr.claim().into();
+            claims["acr"] = amr.acr().into();
         }
         if let Some(map) = claims.as_object_mut() {
             map.extend(crate::accounts::claims::user_claims(&user, scopes));

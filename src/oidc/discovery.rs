@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::{
+    accounts::amr,
     config::Config,
     keys::Alg,
     oauth::{authorize, dpop, grants, pkce, policy::AuthMethod, scope},
@@ -40,6 +41,8 @@ pub fn document(config: &Config) -> Value {
         "code_challenge_methods_supported": pkce::METHODS,
         "dpop_signing_alg_values_supported": dpop::ALGS,
         "claims_supported": crate::oidc::CLAIMS_SUPPORTED,
+        // `acr_values=urn:logi:acr:mfa` demands the second step (SPEC "End users").
+        "acr_values_supported": amr::ACR_VALUES,
         // The `claims` request parameter is ignored (allowed by OIDC Core §5.5).
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

@@ -19,6 +19,8 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "azp",
     "at_hash",
     "sid",
+    "acr",
+    "amr",
     "name",
     "preferred_username",
     "updated_at",

@@ -1,6 +1,6 @@
 //! Device authorization grant state (RFC 8628).
 
-use super::{Result, Store};
+use super::{sessions::Session, Result, Store};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DeviceCode {
@@ -14,6 +14,8 @@ pub struct DeviceCode {
     pub user_id: Option<String>,
     pub auth_time: Option<i64>,
     pub sid: Option<String>,
+    /// The approving session's authentication methods (see `sessions.amr`).
+    pub amr: Option<String>,
     pub poll_interval: i64,
     pub last_polled_at: Option<i64>,
     pub created_at: i64,
@@ -67,26 +69,26 @@ pub async fn by_hash(store: &Store, hash: &str) -> Result<Option<DeviceCode>> {
     )
 }
 
-/// Records the user's decision on a pending request; false when it is no longer pending.
+/// Records the decision of the user of `session` on a pending request (with how that session
+/// was authenticated, for the grant it may become); false when it is no longer pending.
 pub async fn decide(
     store: &Store,
     user_code: &str,
     status: &str,
-    user_id: &str,
-    auth_time: i64,
-    sid: Option<&str>,
+    session: &Session,
     now: i64,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE device_codes SET status = $2, user_id = $3, auth_time = $4, sid = $5 \
+        "UPDATE device_codes SET status = $2, user_id = $3, auth_time = $4, sid = $5, amr = $7 \
          WHERE user_code = $1 AND status = 'pending' AND expires_at > $6",
     )
     .bind(user_code)
     .bind(status)
-    .bind(user_id)
-    .bind(auth_time)
-    .bind(sid)
+    .bind(&session.user_id)
+    .bind(session.auth_time)
+    .bind(&session.sid)
     .bind(now)
+    .bind(&session.amr)
     .execute(&store.pool)
     .await?;
     Ok(done.rows_affected() == 1)

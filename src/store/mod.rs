@@ -23,6 +23,7 @@ pub mod developer_tokens;
 pub mod device;
 pub mod keys;
 pub mod oauth;
+pub mod second_factors;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

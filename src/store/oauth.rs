@@ -22,12 +22,15 @@ pub struct Grant {
     pub sid: Option<String>,
     /// The protected APIs (identifiers, RFC 8707) it covers; empty: tokens for logi itself.
     pub resources: Vec<String>,
+    /// How the user authenticated (RFC 8176 values, space-separated), copied from the session
+    /// that made it; empty when there is no user.
+    pub amr: String,
 }
 
 async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> Result<()> {
     sqlx::query(
-        "INSERT INTO grants (id, application_id, user_id, scope, auth_time, created_at, revoked_at, sid, resources) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)",
+        "INSERT INTO grants (id, application_id, user_id, scope, auth_time, created_at, revoked_at, sid, resources, amr) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9)",
     )
     .bind(&g.id)
     .bind(&g.application_id)
@@ -37,6 +40,7 @@ async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> 
     .bind(g.created_at)
     .bind(&g.sid)
     .bind(g.resources.join(" "))
+    .bind(&g.amr)
     .execute(ex)
     .await?;
     Ok(())
@@ -465,7 +469,7 @@ pub async fn delete_expired_lifecycle(store: &Store, now: i64) -> Result<()> {
 const GRANT_COLUMNS: &str =
     "g.id AS g_id, g.application_id AS g_application_id, g.user_id AS g_user_id, \
      g.scope AS g_scope, g.auth_time AS g_auth_time, g.created_at AS g_created_at, \
-     g.revoked_at AS g_revoked_at, g.sid AS g_sid, g.resources AS g_resources";
+     g.revoked_at AS g_revoked_at, g.sid AS g_sid, g.resources AS g_resources, g.amr AS g_amr";
 
 #[derive(sqlx::FromRow)]
 struct PrefixedGrant {
@@ -478,6 +482,7 @@ struct PrefixedGrant {
     g_revoked_at: Option<i64>,
     g_sid: Option<String>,
     g_resources: String,
+    g_amr: String,
 }
 
 impl From<PrefixedGrant> for Grant {
@@ -497,6 +502,7 @@ impl From<PrefixedGrant> for Grant {
                 .filter(|r| !r.is_empty())
                 .map(String::from)
                 .collect(),
+            amr: g.g_amr,
         }
     }
 }

@@ -11,12 +11,15 @@ pub struct Session {
     pub expires_at: i64,
     /// Public session identifier (OIDC `sid`), unrelated to the cookie value.
     pub sid: Option<String>,
+    /// How it was authenticated: RFC 8176 method values, space-separated
+    /// (`accounts::amr::Amr` reads them).
+    pub amr: String,
 }
 
 pub async fn insert(store: &Store, s: &Session) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, sid) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, sid, amr) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&s.id_hash)
     .bind(&s.user_id)
@@ -24,9 +27,35 @@ pub async fn insert(store: &Store, s: &Session) -> Result<()> {
     .bind(s.created_at)
     .bind(s.expires_at)
     .bind(&s.sid)
+    .bind(&s.amr)
     .execute(&store.pool)
     .await?;
     Ok(())
+}
+
+/// A second step on a live session: records the methods and the time of the latest factor, and
+/// moves the session to a new id (the old cookie stops working: a session id seen before the
+/// step never carries its result). `false` when the session is gone or belongs to someone else.
+pub async fn elevate(
+    store: &Store,
+    id_hash: &str,
+    user_id: &str,
+    new_id_hash: &str,
+    amr: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET id_hash = $3, amr = $4, auth_time = $5 \
+         WHERE id_hash = $1 AND user_id = $2 AND expires_at > $5",
+    )
+    .bind(id_hash)
+    .bind(user_id)
+    .bind(new_id_hash)
+    .bind(amr)
+    .bind(now)
+    .execute(&store.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn delete(store: &Store, id_hash: &str) -> Result<()> {

@@ -57,6 +57,6 @@ pub fn issue(
         }
     };
     let audience = ctx.audience(&resources, &scopes)?;
-    let (access_token, _) = ctx.access_token(app, &app.client_id, &audience, None, None)?;
+    let (access_token, _) = ctx.access_token(app, &app.client_id, &audience, None)?;
     Ok(ctx.response(access_token, &audience, None))
 }

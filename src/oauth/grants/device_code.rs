@@ -104,6 +104,7 @@ pub async fn authorize_device(
             user_id: None,
             auth_time: None,
             sid: None,
+            amr: None,
             poll_interval: interval as i64,
             last_polled_at: None,
             created_at: ctx.now,
@@ -192,6 +193,7 @@ async fn issue(
         created_at: ctx.now,
         revoked_at: None,
         sid: row.sid.clone(),
+        amr: row.amr.clone().unwrap_or_default(),
         resources: row
             .resources
             .split(' ')

@@ -106,13 +106,7 @@ pub(super) async fn first_tokens(
     // The audience is settled before the credential is consumed: a wrong `resource` costs the
     // client nothing.
     let audience = ctx.audience(&grant.resources, scopes)?;
-    let (access_token, _) = ctx.access_token(
-        app,
-        user_id,
-        &audience,
-        Some(grant.auth_time),
-        Some(&grant.id),
-    )?;
+    let (access_token, _) = ctx.access_token(app, user_id, &audience, Some(grant))?;
     // The refresh token keeps every granted scope: a later refresh may address another of the
     // grant's APIs.
     let refresh = ctx.initial_refresh_token(app, grant, scopes);

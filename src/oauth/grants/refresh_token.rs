@@ -285,14 +285,8 @@ fn grant_access_token(
     audience: &Audience<'_>,
 ) -> Result<String, crate::keys::KeyError> {
     let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
-    ctx.access_token(
-        app,
-        subject,
-        audience,
-        Some(grant.auth_time),
-        Some(&grant.id),
-    )
-    .map(|(token, _)| token)
+    ctx.access_token(app, subject, audience, Some(grant))
+        .map(|(token, _)| token)
 }
 
 #[cfg(test)]
