@@ -22,6 +22,7 @@ use super::{
     AppState,
 };
 use crate::{
+    accounts::amr::Amr,
     crypto::random_token,
     oauth::{
         audience,
@@ -454,11 +455,13 @@ struct Resumed {
 /// The longest sealed request logi sends through the login page (the `next` URL must hold it).
 const MAX_SEALED_REQUEST: usize = 12 * 1024;
 
+/// Seals `req` for a detour through a login page: `created_at` is when the request was made,
+/// `prior_session` the session (id hash) the browser had then.
 fn seal_pending(
     state: &AppState,
     req: &ValidRequest,
-    prior_session: Option<&Session>,
-    t: i64,
+    created_at: i64,
+    prior_session: Option<String>,
 ) -> Result<String, AuthorizeError> {
     let mut p = serde_json::to_value(&req.params)
         .map_err(|e| AuthorizeError::Store(store::StoreError::Corrupt(e.to_string())))?;
@@ -467,8 +470,8 @@ fn seal_pending(
     }
     let sealed = SealedRequest {
         p,
-        t,
-        s: prior_session.map(|s| s.id_hash.clone()),
+        t: created_at,
+        s: prior_session,
     };
     let plain = serde_json::to_vec(&sealed)
         .map_err(|e| AuthorizeError::Store(store::StoreError::Corrupt(e.to_string())))?;
@@ -546,7 +549,7 @@ async fn authorize(
             )));
         }
         // Before sign-in nothing is stored: the request travels sealed with the redirect.
-        let sealed = seal_pending(state, &req, prior.as_ref(), t)?;
+        let sealed = seal_pending(state, &req, t, prior.map(|s| s.id_hash))?;
         let next = format!("/oauth/authorize?request_id={sealed}");
         let mut login = url::form_urlencoded::Serializer::new(String::new());
         login.append_pair("next", &next);
@@ -555,6 +558,23 @@ async fn authorize(
         }
         return Ok(Redirect::to(&format!("/login?{}", login.finish())).into_response());
     };
+    // `acr_values=urn:logi:acr:mfa` (SPEC "End users"): a session with one factor takes the
+    // second step first (or enrols one), and comes back with the same request.
+    if req.requires_mfa && !Amr::parse(&session.amr).is_mfa() {
+        if prompt("none") {
+            return Err(redirect_error_of(OAuthError::new(
+                ErrorCode::InteractionRequired,
+                "the requested acr needs a second factor",
+            )));
+        }
+        let (created_at, prior_session) = match resumed {
+            Some(r) => (r.created_at, r.prior_session),
+            None => (t, None),
+        };
+        let sealed = seal_pending(state, &req, created_at, prior_session)?;
+        let next = format!("/oauth/authorize?request_id={sealed}");
+        return Ok(Redirect::to(&super::mfa::step_up_path(&next)).into_response());
+    }
     let scope_key = audience::consent_key(&req.scopes, &req.resources);
     let remembered = policy::may_reuse_consent(&req.app, &req.redirect_uri)
         && store::oauth::has_consent(&state.store, &user.id, &req.app.id, &scope_key).await?;

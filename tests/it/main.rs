@@ -33,5 +33,6 @@ mod operations;
 mod par;
 mod private_key_jwt;
 mod refresh_reuse;
+mod second_factors;
 mod server_limits;
 mod token_lifecycle;
