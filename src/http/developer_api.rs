@@ -17,7 +17,11 @@ use super::{
     AppState,
 };
 use crate::{
-    accounts::{self, login::LoginOutcome},
+    accounts::{
+        self,
+        login::LoginOutcome,
+        mfa::{self, CodeOutcome},
+    },
     developer::{
         applications::{self as apps, MetadataInput},
         tokens,
@@ -102,6 +106,8 @@ struct MintRequest {
     email: String,
     password: String,
     name: Option<String>,
+    /// Second factor of an account that has one: a TOTP or recovery code.
+    code: Option<String>,
 }
 
 async fn mint_token(
@@ -177,11 +183,64 @@ async fn mint_token(
             return Err(e);
         }
     };
+    second_factor(&state, &user.id, req.code.as_deref(), &ip, t).await?;
     let (row, token) = tokens::mint(&state.store, &state.keys, &user.id, &name, t).await?;
     tracing::info!(target: "logi::security", user_id = %user.id, token_id = %row.id, "developer token minted");
     let body =
         json!({ "id": row.id, "token": token, "name": row.name, "created_at": row.created_at });
     Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+/// An account with a second factor mints developer tokens only with a `code` as well (the
+/// password alone would bypass the second step; SPEC "End users"); checked and throttled as at
+/// `/login/mfa`. An account whose only factor is a passkey uses the console (behind its
+/// two-factor session) instead.
+async fn second_factor(
+    state: &AppState,
+    user_id: &str,
+    code: Option<&str>,
+    ip: &str,
+    t: i64,
+) -> Result<(), ApiError> {
+    let enrolled = store::second_factors::enrolled(&state.store, user_id).await?;
+    if !enrolled.any() {
+        return Ok(());
+    }
+    let Some(code) = code.filter(|c| !c.is_empty()) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "this account has two-step verification: send `code` (from the authenticator app, \
+             or a recovery code), or manage applications in the console at /developer",
+        ));
+    };
+    let outcome = mfa::check_code(
+        &state.store,
+        &state.keys,
+        &state.config,
+        user_id,
+        code,
+        ip,
+        t,
+    )
+    .await?;
+    match outcome {
+        CodeOutcome::Accepted(_) => Ok(()),
+        CodeOutcome::Invalid => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "incorrect second-factor code",
+        )),
+        CodeOutcome::Locked { retry_after } => {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                format!("too many failed attempts; retry after {retry_after} seconds"),
+            );
+            e.retry_after = Some(retry_after);
+            Err(e)
+        }
+    }
 }
 
 async fn revoke_token(

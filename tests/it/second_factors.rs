@@ -910,3 +910,35 @@ async fn pages_allow_only_logi_s_own_script() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert!(csp.contains("default-src 'none'"), "{csp}");
 }
+
+#[tokio::test]
+async fn developer_tokens_of_an_account_with_a_factor_need_the_code_too() {
+    let app = TestApp::spawn().await;
+    let (email, secret, codes) = account_with_totp(&app).await;
+    let mint = |code: Option<String>| {
+        let mut body = json!({ "email": email, "password": PASSWORD, "name": "ci" });
+        if let Some(code) = code {
+            body["code"] = json!(code);
+        }
+        app.api()
+            .post(app.url("/developer/tokens"))
+            .json(&body)
+            .send()
+    };
+    let (status, body) = json_of(mint(None).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"].as_str().unwrap().contains("code"));
+    let (status, _) = json_of(mint(Some("000000".into())).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = json_of(mint(Some(totp_at(&secret, app.now()))).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = json_of(mint(Some(codes[0].clone())).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = json_of(mint(Some(codes[0].clone())).await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a recovery code works once here too"
+    );
+}
