@@ -19,6 +19,7 @@ fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        env.add_filter("datetime", datetime);
         for (name, source) in [
             ("base.html", include_str!("../../templates/base.html")),
             ("login.html", include_str!("../../templates/login.html")),
@@ -64,6 +65,27 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
+/// `{{ t|datetime }}`: Unix seconds as `YYYY-MM-DD HH:MM UTC` (pages show stored times).
+pub fn datetime(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian): eras of 400 years.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
 /// Renders a template (auto-escaped: every template name ends in `.html`).
 pub fn template<S: Serialize>(name: &str, ctx: S) -> Result<String, minijinja::Error> {
     env().get_template(name).and_then(|t| t.render(ctx))
@@ -98,4 +120,15 @@ pub fn html(status: StatusCode, body: String) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn datetime_formats_unix_seconds_in_utc() {
+        assert_eq!(super::datetime(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::datetime(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(super::datetime(1_700_000_000), "2023-11-14 22:13 UTC");
+        assert_eq!(super::datetime(-86_400), "1969-12-31 00:00 UTC");
+    }
 }
