@@ -8,6 +8,7 @@
 #      Chromium (Debian's /usr/bin/chromium through playwright-core) or as child processes.
 # Everything it starts is stopped on exit. Screenshots: examples/test-results/screenshots/.
 #
+# Usage: examples/run-tests.sh [tests/<name>.test.mjs ...]   (default: every test)
 # Needs: cargo, node >= 20, `npm ci` done in examples/ (done here when node_modules is missing),
 # chromium (CHROMIUM=/path overrides /usr/bin/chromium).
 set -euo pipefail
@@ -87,5 +88,5 @@ export LOGI_URL="$LOGI_ISSUER"
 export EXAMPLES_BIN_DIR="$bin"
 rm -rf "$examples/test-results"
 timeout --kill-after=10 "$budget" \
-  node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec tests/
+  node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec "${@:-tests/}"
 echo "screenshots: $examples/test-results/screenshots/"
