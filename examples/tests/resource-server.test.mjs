@@ -23,8 +23,8 @@ async function developerToken() {
   return (await response.json()).token;
 }
 
-/** Registers the API with logi when logi knows APIs (SPEC "Protected APIs"): its identifier
- *  becomes the tokens' `aud`. Without that route, tokens carry the issuer as `aud`. */
+/** Registers the API with logi (SPEC "Protected APIs"): its identifier becomes the `aud` of the
+ *  tokens issued for it (`resource`). */
 async function apiAudience(identifier) {
   const response = await fetch(`${LOGI}/developer/apis`, {
     method: 'POST',
@@ -38,9 +38,8 @@ async function apiAudience(identifier) {
       ],
     }),
   });
-  if (response.status === 201) return { audience: identifier, resource: identifier };
-  assert.ok([404, 405].includes(response.status), `POST /developer/apis: ${response.status}`);
-  return { audience: LOGI, resource: undefined };
+  assert.equal(response.status, 201, `POST /developer/apis: ${await response.text()}`);
+  return { audience: identifier, resource: identifier };
 }
 
 const ath = (token) => createHash('sha256').update(token).digest('base64url');
