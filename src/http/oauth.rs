@@ -756,11 +756,19 @@ async fn authenticate_client(
     // The request is for this client from here on, even when its authentication fails.
     cors.set(&app.cors_origins);
     let t = state.clock.now();
+    // A key-based client's keys for this assertion: inline, or from its jwks_uri (cached).
+    let client_keys = state
+        .key_sets
+        .for_client(&app, creds.assertion.as_deref(), t)
+        .await;
     // An assertion may name the issuer or the endpoint it was sent to (RFC 7523 §3, OIDC Core §9).
     let ctx = policy::AssertionContext {
         issuer: &state.config.issuer,
         endpoint,
         now: t,
+        client_keys: client_keys
+            .as_ref()
+            .map(|r| r.as_deref().map_err(String::as_str)),
     };
     if let Some(assertion) = policy::authenticate_client(&app, &creds, &state.keys, &ctx)? {
         // Single use, in every process, until it expires.

@@ -66,6 +66,27 @@ pub fn check_jwks(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The `kid`s of a JWK Set's keys (those that have one).
+pub fn key_ids(jwks: &str) -> Vec<String> {
+    serde_json::from_str::<JwkSet>(jwks)
+        .map(|set| {
+            set.keys
+                .into_iter()
+                .filter_map(|k| k.common.key_id)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `kid` an assertion's header names, read without verification: only to pick the keys
+/// that then verify it.
+pub fn header_kid(assertion: &str) -> Option<String> {
+    if assertion.len() > MAX_ASSERTION_BYTES {
+        return None;
+    }
+    decode_header(assertion).ok()?.kid
+}
+
 /// A valid assertion's replay data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {

@@ -239,11 +239,13 @@ pub enum Redemption<'a> {
 
 /// Consumes `what` and stores the grant's first refresh token, all or nothing. `false` when the
 /// credential was already consumed (a concurrent request won: exactly one of N sees `true`), in
-/// which case nothing is written.
+/// which case nothing is written. `id_token_in_session`: the client gets an ID token in that
+/// browser session, which remembers it for back-channel logout in the same transaction.
 pub async fn redeem(
     store: &Store,
     what: Redemption<'_>,
     refresh: Option<&RefreshToken>,
+    id_token_in_session: Option<&super::sessions::SessionClient>,
     now: i64,
 ) -> Result<bool> {
     let mut tx = store.pool.begin().await?;
@@ -266,6 +268,9 @@ pub async fn redeem(
     }
     if let Some(row) = refresh {
         insert_refresh(&mut *tx, row).await?;
+    }
+    if let Some(client) = id_token_in_session {
+        super::sessions::record_client(&mut *tx, client, now).await?;
     }
     tx.commit().await?;
     Ok(true)

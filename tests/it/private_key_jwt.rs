@@ -12,16 +12,16 @@ use serde_json::{json, Value};
 
 use crate::common::{unique_email, TestApp};
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A client key that signs compact JWS by hand (ES256 or EdDSA).
-enum ClientKey {
+pub(crate) enum ClientKey {
     Es256(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
 }
 
 impl ClientKey {
-    fn es256() -> ClientKey {
+    pub(crate) fn es256() -> ClientKey {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
                 .unwrap();
@@ -30,19 +30,19 @@ impl ClientKey {
         )
     }
 
-    fn ed25519() -> ClientKey {
+    pub(crate) fn ed25519() -> ClientKey {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
         ClientKey::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
     }
 
-    fn alg(&self) -> &'static str {
+    pub(crate) fn alg(&self) -> &'static str {
         match self {
             ClientKey::Es256(_) => "ES256",
             ClientKey::Ed25519(_) => "EdDSA",
         }
     }
 
-    fn jwk(&self, kid: &str) -> Value {
+    pub(crate) fn jwk(&self, kid: &str) -> Value {
         match self {
             ClientKey::Es256(k) => {
                 let p = k.public_key().as_ref();
@@ -56,7 +56,7 @@ impl ClientKey {
         }
     }
 
-    fn sign(&self, header: &Value, claims: &Value) -> String {
+    pub(crate) fn sign(&self, header: &Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -108,16 +108,16 @@ async fn register(app: &TestApp, keys: &[(&ClientKey, &str)]) -> KeyClient {
     }
 }
 
-fn claims(app: &TestApp, client_id: &str, aud: &str) -> Value {
+pub(crate) fn claims(app: &TestApp, client_id: &str, aud: &str) -> Value {
     json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": app.now() + 60,
            "iat": app.now(), "jti": crate::common::unique_email("jti")})
 }
 
-fn assertion(key: &ClientKey, kid: &str, claims: &Value) -> String {
+pub(crate) fn assertion(key: &ClientKey, kid: &str, claims: &Value) -> String {
     key.sign(&json!({"alg": key.alg(), "kid": kid, "typ": "JWT"}), claims)
 }
 
-async fn cc(app: &TestApp, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(crate) async fn cc(app: &TestApp, extra: &[(&str, &str)]) -> (StatusCode, Value) {
     let mut form = vec![("grant_type", "client_credentials")];
     form.extend_from_slice(extra);
     let r = app
@@ -359,7 +359,8 @@ async fn key_registration_is_checked_and_keys_can_be_replaced() {
             json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "AAAA"}]}}),
         ),
         with(
-            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://rp.example/jwks"}),
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [es.jwk("k1")]},
+                   "jwks_uri": "https://rp.example/jwks"}),
         ),
         with(
             json!({"token_endpoint_auth_method": "client_secret_basic", "jwks": {"keys": [es.jwk("k1")]}}),
