@@ -204,8 +204,8 @@ pub async fn validate(
             "scope is not registered for this application",
         )));
     }
-    let code_challenge = policy::check_pkce(
-        app.auth.client_type(),
+    let code_challenge = policy::check_pkce_for(
+        &app,
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     )

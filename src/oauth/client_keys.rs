@@ -51,10 +51,13 @@ struct Fetched {
     at: i64,
 }
 
+type Slot = Arc<tokio::sync::Mutex<Entry>>;
+
 /// The per-process cache of fetched key sets.
 pub struct KeySets {
     outbound: Outbound,
-    entries: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<Entry>>>>,
+    /// One slot per (client_id, jwks_uri), each with its own async lock.
+    entries: Mutex<HashMap<(String, String), Slot>>,
 }
 
 impl KeySets {

@@ -645,6 +645,23 @@ pub fn check_pkce(
     }
 }
 
+/// Policy row "PKCE" for one application: as [`check_pkce`], and an application that requires
+/// pushed authorization requests (the FAPI 2.0 profile of SPEC "Pushed authorization
+/// requests, …"; FAPI 2.0 Security Profile §5.3.2.2: "shall require PKCE with S256") must send
+/// a challenge whatever its type.
+pub fn check_pkce_for(
+    app: &Application,
+    challenge: Option<&str>,
+    method: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    if app.require_pushed_authorization_requests && challenge.is_none() && method.is_none() {
+        return Err(OAuthError::invalid_request(
+            "this application requires pushed authorization requests with PKCE: code_challenge is required",
+        ));
+    }
+    check_pkce(app.auth.client_type(), challenge, method)
+}
+
 /// Policy row "client_credentials grant", and the general rule that a client uses only the
 /// grant types it registered.
 pub fn check_grant_allowed(app: &Application, grant_type: &str) -> Result<(), OAuthError> {

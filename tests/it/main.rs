@@ -21,6 +21,7 @@ mod cors;
 mod db_outage;
 mod developer_api;
 mod device_flow;
+mod fapi2;
 mod faults;
 mod fuzz;
 mod jwks_uri;

@@ -1140,3 +1140,31 @@ fn a_key_based_client_whose_keys_cannot_be_had_is_refused() {
         }
     }
 }
+
+#[test]
+fn an_application_that_requires_pushed_requests_requires_pkce_whatever_its_type() {
+    let keys = keys();
+    let (auth, _) = new_client_auth(
+        ClientType::Confidential,
+        AuthMethod::ClientSecretBasic,
+        None,
+        None,
+        &keys,
+    )
+    .unwrap();
+    let mut fapi = app(auth, &["authorization_code"]);
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    assert_eq!(
+        check_pkce_for(&fapi, None, None),
+        Ok(None),
+        "optional before"
+    );
+    fapi.require_pushed_authorization_requests = true;
+    let e = check_pkce_for(&fapi, None, None).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        check_pkce_for(&fapi, Some(challenge), Some("S256")),
+        Ok(Some(challenge.to_string()))
+    );
+    assert!(check_pkce_for(&fapi, Some(challenge), Some("plain")).is_err());
+}
