@@ -195,13 +195,28 @@ async fn keys_that_cannot_be_had_fail_closed_as_invalid_client() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}/jwks", l.local_addr().unwrap())
     };
-    for (what, uri) in [
-        ("oversized", server.uri("/big")),
-        ("slow", server.uri("/slow")),
-        ("not JSON", server.uri("/html")),
-        ("redirected", server.uri("/moved")),
-        ("not found", server.uri("/nothing-here")),
-        ("unreachable", closed),
+    let endless = endless_chunked_server().await;
+    // (what, URL, what the description says)
+    for (what, uri, why) in [
+        ("oversized", server.uri("/big"), "larger than 65536 bytes"),
+        (
+            "oversized without a length",
+            endless,
+            "larger than 65536 bytes",
+        ),
+        ("slow", server.uri("/slow"), "timed out"),
+        (
+            "not JSON",
+            server.uri("/html"),
+            "jwks must be a JSON object",
+        ),
+        ("redirected", server.uri("/moved"), "answered HTTP 302"),
+        (
+            "not found",
+            server.uri("/nothing-here"),
+            "answered HTTP 404",
+        ),
+        ("unreachable", closed, "could not connect"),
     ] {
         let client = register(&app, &uri).await;
         let (status, body) = authenticate(&app, &client, &key, "k1").await;
@@ -210,15 +225,42 @@ async fn keys_that_cannot_be_had_fail_closed_as_invalid_client() {
             (StatusCode::UNAUTHORIZED, Some("invalid_client")),
             "{what}: {body}"
         );
+        let description = body["error_description"].as_str().unwrap_or_default();
         assert!(
-            body["error_description"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("jwks_uri"),
-            "{what}: the description names the jwks_uri: {body}"
+            description.contains("jwks_uri") && description.contains(why),
+            "{what}: the description says why: {body}"
         );
     }
     assert_eq!(server.fetches(), 0, "the redirect was not followed");
+}
+
+/// A server that answers every request with a chunked body (no `Content-Length`) of 1 MiB:
+/// logi must stop reading at its cap instead of trusting a declared size.
+async fn endless_chunked_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = conn.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                            transfer-encoding: chunked\r\n\r\n";
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("400\r\n{}\r\n", " ".repeat(1024));
+                for _ in 0..1024 {
+                    if conn.write_all(chunk.as_bytes()).await.is_err() {
+                        return; // logi hung up: what it should do
+                    }
+                }
+                let _ = conn.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+    uri
 }
 
 #[tokio::test]
