@@ -120,6 +120,23 @@ async fn a_fapi_client_signs_a_user_in_with_par_private_key_jwt_and_dpop() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location_params(&r)["error"], "invalid_request");
 
+    // No CORS at the authorization endpoint (§5.2.3 item 3: clients redirect, never call it).
+    for method in [reqwest::Method::OPTIONS, reqwest::Method::GET] {
+        let r = app
+            .api()
+            .request(method.clone(), app.url("/oauth/authorize"))
+            .query(&direct)
+            .header(header::ORIGIN, "https://rp.example")
+            .header("access-control-request-method", "GET")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.headers().get("access-control-allow-origin").is_none(),
+            "{method}"
+        );
+    }
+
     // Pushed without PKCE: refused at the PAR endpoint, as JSON.
     let without_pkce: Vec<(&str, &str)> = request
         .iter()
@@ -127,6 +144,20 @@ async fn a_fapi_client_signs_a_user_in_with_par_private_key_jwt_and_dpop() {
         .copied()
         .collect();
     let (status, body) = client.post(&app, "/oauth/par", &without_pkce, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
+    // Pushed without redirect_uri: refused too (§5.3.2.2 item 6).
+    let without_redirect: Vec<(&str, &str)> = request
+        .iter()
+        .filter(|(k, _)| *k != "redirect_uri")
+        .copied()
+        .collect();
+    let (status, body) = client
+        .post(&app, "/oauth/par", &without_redirect, None)
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_request")),

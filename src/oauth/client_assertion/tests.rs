@@ -237,3 +237,20 @@ fn rsa_keys_shorter_than_2048_bits_are_refused() {
     padded.extend(vec![0xC5u8; 200]);
     assert!(check_jwks(&set(URL_SAFE_NO_PAD.encode(padded))).is_err());
 }
+
+#[test]
+fn keys_sharing_a_kid_are_each_tried() {
+    // FAPI 2.0 §5.4.3: a set should not repeat a kid, but if it does, the verifier picks the
+    // key that fits.
+    let (old, new) = (key(), key());
+    let jwks = json!({"keys": [jwk(&old, "k1"), jwk(&new, "k1")]}).to_string();
+    for signer in [&old, &new] {
+        let a = sign(signer, json!({"alg": "ES256", "kid": "k1"}), claims());
+        assert!(
+            verify(&jwks, &a, CLIENT, (ISSUER, "/oauth/token"), NOW).is_ok(),
+            "either key of the kid verifies"
+        );
+    }
+    let stranger = sign(&key(), json!({"alg": "ES256", "kid": "k1"}), claims());
+    assert!(verify(&jwks, &stranger, CLIENT, (ISSUER, "/oauth/token"), NOW).is_err());
+}
