@@ -24,6 +24,10 @@ pub(crate) struct Fixture {
     pub(crate) email: String,
     client_id: String,
     pub(crate) basic: String,
+    /// A second client, for `client_credentials` with `resource` (RFC 8707): its scope is the
+    /// scope of the API `resource`, which its developer registered.
+    pub(crate) basic_api: String,
+    pub(crate) resource: String,
     session_cookie: String,
     pub(crate) csrf_cookie: String,
     pub(crate) csrf_token: String,
@@ -117,13 +121,51 @@ pub(crate) async fn prepare(target: &Arc<Target>, id_token_alg: Option<&str>) ->
     let client_secret = app["client_secret"]
         .as_str()
         .expect("a confidential registration has a client_secret");
-    let basic = format!(
-        "Basic {}",
-        STANDARD.encode(format!(
-            "{}:{}",
-            urlencode(&client_id),
-            urlencode(client_secret)
+    let basic = basic_header(&client_id, client_secret);
+
+    // A protected API and a machine client that calls it.
+    let resource = format!(
+        "https://bench.example.com/{}",
+        id_token_alg.unwrap_or("default").to_ascii_lowercase()
+    );
+    let api = json!({
+        "name": "Bench API",
+        "identifier": resource,
+        "scopes": [{"name": format!("bench.read.{}", id_token_alg.unwrap_or("default")), "description": "Read bench data"}],
+    });
+    conn.send(json_body(
+        target
+            .post("/developer/apis")
+            .header(header::AUTHORIZATION, format!("Bearer {dev_token}")),
+        &api,
+    ))
+    .await
+    .and_then(|r| r.expect(StatusCode::CREATED, "POST /developer/apis"))
+    .expect("API registration");
+    let machine = conn
+        .send(json_body(
+            target
+                .post("/developer/applications")
+                .header(header::AUTHORIZATION, format!("Bearer {dev_token}")),
+            &json!({
+                "client_name": "Bench machine client",
+                "client_type": "confidential",
+                "grant_types": ["client_credentials"],
+                "scope": api["scopes"][0]["name"],
+            }),
         ))
+        .await
+        .and_then(|r| {
+            r.expect(
+                StatusCode::CREATED,
+                "POST /developer/applications (machine)",
+            )
+        })
+        .and_then(|r| r.json("machine application"))
+        .expect("machine application registration");
+    let basic_api = basic_header(
+        machine["client_id"].as_str().expect("client_id"),
+        machine["client_secret"].as_str().expect("client_secret"),
     );
 
     let fx = Fixture {
@@ -131,6 +173,8 @@ pub(crate) async fn prepare(target: &Arc<Target>, id_token_alg: Option<&str>) ->
         email,
         client_id,
         basic,
+        basic_api,
+        resource,
         session_cookie,
         csrf_cookie,
         csrf_token,
@@ -251,4 +295,16 @@ pub(crate) async fn code_flow(conn: &mut Conn, fx: &Fixture, scope: &str) -> Res
     .await?
     .expect(StatusCode::OK, "POST /oauth/token (authorization_code)")?
     .json("token response")
+}
+
+/// `Authorization: Basic` for a client (RFC 6749 §2.3.1: form-encoded id and secret).
+fn basic_header(client_id: &str, client_secret: &str) -> String {
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!(
+            "{}:{}",
+            urlencode(client_id),
+            urlencode(client_secret)
+        ))
+    )
 }

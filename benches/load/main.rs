@@ -266,6 +266,26 @@ async fn bench_backend(
     let mut cpu = vec![cc.cpu_per_request("client_credentials")];
     report.push(name, "client_credentials", &cc, 0);
 
+    // a') client_credentials for a protected API (RFC 8707 `resource`): should match (a).
+    let ccr = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::stateless(Kind::ClientCredentialsResource, n)],
+    )
+    .await;
+    cpu.push(ccr.cpu_per_request("client_credentials with resource"));
+    report.push(
+        name,
+        "client_credentials with resource (API audience)",
+        &ccr,
+        0,
+    );
+    println!(
+        "{name}: client_credentials with resource at {:.2}× the plain rate (target ≥ 0.90×)",
+        ccr.groups[0].rate() / cc.groups[0].rate().max(f64::MIN_POSITIVE)
+    );
+
     // b) refresh_token: one chain per connection, each request presents the latest token.
     let chains = obtain_tokens(&fx, n, "openid offline_access", "refresh_token").await;
     let rt = run_scenario(

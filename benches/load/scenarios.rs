@@ -24,6 +24,8 @@ const WARM_UP: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Kind {
     ClientCredentials,
+    /// `client_credentials` with `resource` (RFC 8707): the token's `aud` is an API.
+    ClientCredentialsResource,
     Refresh,
     AuthorizationCode,
     Userinfo,
@@ -70,6 +72,19 @@ async fn step(kind: Kind, conn: &mut Conn, fx: &Fixture, token: &mut String) -> 
             ))
             .await?
             .expect(StatusCode::OK, "client_credentials")?;
+        }
+        Kind::ClientCredentialsResource => {
+            conn.send(form(
+                target
+                    .post("/oauth/token")
+                    .header(header::AUTHORIZATION, fx.basic_api.as_str()),
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", fx.resource.as_str()),
+                ],
+            ))
+            .await?
+            .expect(StatusCode::OK, "client_credentials with resource")?;
         }
         Kind::Refresh => {
             let reply = conn

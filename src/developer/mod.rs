@@ -1,4 +1,6 @@
-//! Developer-facing capabilities: API tokens and application registration (RFC 7591 names).
+//! Developer-facing capabilities: API tokens, application registration (RFC 7591 names) and the
+//! protected APIs applications call.
 
+pub mod apis;
 pub mod applications;
 pub mod tokens;

@@ -11,13 +11,18 @@ use minijinja::context;
 
 use super::{
     developer_api::application_json,
+    developer_apis::api_json,
     error::PageError,
     forms::{CsrfForm, CurrentUser},
     pages::{html, render, Csrf},
     AppState,
 };
 use crate::{
-    developer::applications::{self as apps, MetadataInput},
+    developer::{
+        self,
+        apis::{ApiInput, ScopeInput},
+        applications::{self as apps, MetadataInput},
+    },
     oauth::policy::MetadataError,
     store::{self, users::User},
 };
@@ -28,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/developer/console/applications", post(create))
         .route("/developer/console/{id}/delete", post(delete))
         .route("/developer/console/{id}/rotate_secret", post(rotate))
+        .route("/developer/console/apis", post(create_api))
+        .route("/developer/console/apis/{id}/delete", post(delete_api))
 }
 
 /// Where a console request without a session goes.
@@ -54,6 +61,11 @@ async fn page(
         .iter()
         .map(|a| application_json(a, None))
         .collect();
+    let apis: Vec<_> = store::apis::list_owned(&state.store, &user.id)
+        .await?
+        .iter()
+        .map(api_json)
+        .collect();
     let body = render(
         "developer.html",
         context! {
@@ -61,6 +73,7 @@ async fn page(
             email => &user.email,
             csrf_token => &csrf.token,
             applications,
+            apis,
             created => shown.created.map(|a| application_json(a, None)),
             secret => shown.secret,
             error => shown.error,
@@ -136,19 +149,24 @@ async fn create(
         ),
         ..MetadataInput::default()
     });
+    let refused = |e: String| Shown {
+        created: None,
+        secret: None,
+        error: Some(e),
+    };
     let registered = match input
         .and_then(|input| apps::register(input, &user.id, &state.keys, state.clock.now()))
     {
         Ok(r) => r,
         Err(MetadataError::InvalidRedirectUri(e) | MetadataError::InvalidClientMetadata(e)) => {
-            let shown = Shown {
-                created: None,
-                secret: None,
-                error: Some(e),
-            };
-            return page(&state, &headers, &user, StatusCode::BAD_REQUEST, shown).await;
+            return page(&state, &headers, &user, StatusCode::BAD_REQUEST, refused(e)).await;
         }
     };
+    if let Some(e) =
+        developer::apis::foreign_scope_refusal(&state.store, &registered.application).await?
+    {
+        return page(&state, &headers, &user, StatusCode::BAD_REQUEST, refused(e)).await;
+    }
     store::applications::insert(&state.store, &registered.application).await?;
     let shown = Shown {
         created: Some(&registered.application),
@@ -168,14 +186,8 @@ async fn delete(
     let Some(CurrentUser { user, .. }) = current else {
         return Ok(to_login());
     };
-    if !store::applications::delete_owned(&state.store, &user.id, &id).await? {
-        return Err(PageError::new(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "No such application.",
-        ));
-    }
-    Ok(Redirect::to("/developer").into_response())
+    let found = store::applications::delete_owned(&state.store, &user.id, &id).await?;
+    deleted(found, "No such application.")
 }
 
 async fn rotate(
@@ -209,4 +221,99 @@ async fn rotate(
         error: None,
     };
     page(&state, &headers, &user, StatusCode::OK, shown).await
+}
+
+/// The console's scope field: one scope per line, its name, then its description.
+fn scope_lines(text: &str) -> Vec<ScopeInput> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (name, description) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            ScopeInput {
+                name: name.to_string(),
+                description: description.trim().to_string(),
+            }
+        })
+        .collect()
+}
+
+async fn create_api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    current: Option<CurrentUser>,
+    CsrfForm(params): CsrfForm,
+) -> Result<Response, PageError> {
+    let Some(CurrentUser { user, .. }) = current else {
+        return Ok(to_login());
+    };
+    let ttl = match params.get("access_token_ttl_seconds").map(str::trim) {
+        None | Some("") => None,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) => Some(Some(n)),
+            Err(_) => Some(Some(-1)),
+        },
+    };
+    let input = ApiInput {
+        name: params.get("name").map(String::from),
+        identifier: params.get("identifier").map(String::from),
+        scopes: Some(scope_lines(params.get("scopes").unwrap_or_default())),
+        access_token_ttl_seconds: ttl,
+    };
+    let refused = |e: String| Shown {
+        created: None,
+        secret: None,
+        error: Some(e),
+    };
+    let mine = store::apis::list_owned(&state.store, &user.id).await?;
+    let api =
+        match developer::apis::create(input, &user.id, &state.config.issuer, state.clock.now())
+            .and_then(|api| developer::apis::check_scopes_unique(&api, &mine).map(|()| api))
+        {
+            Ok(api) => api,
+            Err(e) => {
+                return page(
+                    &state,
+                    &headers,
+                    &user,
+                    StatusCode::BAD_REQUEST,
+                    refused(e.0),
+                )
+                .await
+            }
+        };
+    match store::apis::insert(&state.store, &api).await {
+        Ok(()) => Ok(Redirect::to("/developer").into_response()),
+        Err(e) if e.is_unique_violation() => {
+            let e = format!("identifier `{}` is already registered", api.identifier);
+            page(&state, &headers, &user, StatusCode::CONFLICT, refused(e)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_api(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    current: Option<CurrentUser>,
+    CsrfForm(_): CsrfForm,
+) -> Result<Response, PageError> {
+    super::extract::path_text(&id)?;
+    let Some(CurrentUser { user, .. }) = current else {
+        return Ok(to_login());
+    };
+    let found = store::apis::delete_owned(&state.store, &user.id, &id).await?;
+    deleted(found, "No such API.")
+}
+
+/// After a delete: back to the console (a redirect, so a reload repeats nothing), or a 404.
+fn deleted(found: bool, not_found: &'static str) -> Result<Response, PageError> {
+    if !found {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            not_found,
+        ));
+    }
+    Ok(Redirect::to("/developer").into_response())
 }

@@ -198,16 +198,22 @@ async fn revoke_token(
     }
 }
 
-fn metadata(headers: &HeaderMap, body: &[u8]) -> Result<MetadataInput, ApiError> {
+/// A JSON object body read into `T`; anything else is a 4xx with `error` (the developer API's
+/// bodies are objects whose unknown members are ignored).
+pub fn json_object<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+    error: &'static str,
+) -> Result<T, ApiError> {
     let value = extract::json_body(headers, body)?;
     if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "invalid_client_metadata",
-            "expected a JSON object",
-        ));
+        return Err(ApiError::bad_request(error, "expected a JSON object"));
     }
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::bad_request("invalid_client_metadata", e.to_string()))
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(error, e.to_string()))
+}
+
+fn metadata(headers: &HeaderMap, body: &[u8]) -> Result<MetadataInput, ApiError> {
+    json_object(headers, body, "invalid_client_metadata")
 }
 
 /// RFC 7591 §3.2.1 response; `client_secret` only when it has just been created.
@@ -250,6 +256,15 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
     v
 }
 
+/// SPEC: another developer's API scope in an application's `scope` is
+/// `invalid_client_metadata`.
+async fn check_api_scopes(state: &AppState, app: &Application) -> Result<(), ApiError> {
+    match crate::developer::apis::foreign_scope_refusal(&state.store, app).await? {
+        Some(d) => Err(MetadataError::InvalidClientMetadata(d).into()),
+        None => Ok(()),
+    }
+}
+
 async fn create_application(
     State(state): State<AppState>,
     Developer(dev): Developer,
@@ -258,6 +273,7 @@ async fn create_application(
 ) -> Result<Response, ApiError> {
     let input = metadata(&headers, &body)?;
     let registered = apps::register(input, &dev.user_id, &state.keys, state.clock.now())?;
+    check_api_scopes(&state, &registered.application).await?;
     store::applications::insert(&state.store, &registered.application).await?;
     tracing::info!(target: "logi::security", user_id = %dev.user_id, client_id = %registered.application.client_id, "application registered");
     let body = application_json(&registered.application, registered.client_secret.as_deref());
@@ -312,6 +328,7 @@ async fn patch_application(
     let current = owned(&state, &dev, &id).await?;
     let input = metadata(&headers, &body)?;
     let next = apps::apply_patch(&current, input, state.clock.now())?;
+    check_api_scopes(&state, &next).await?;
     if !store::applications::update_metadata(&state.store, &next).await? {
         return Err(ApiError::not_found("no such application"));
     }

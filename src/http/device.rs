@@ -18,7 +18,7 @@ use super::{
     AppState,
 };
 use crate::{
-    oauth::{grants::device_code, scope},
+    oauth::{audience, grants::device_code, scope},
     store,
 };
 
@@ -132,11 +132,20 @@ async fn submit(
         None => {
             let csrf = Csrf::for_request(&state, &headers);
             let scopes = scope::parse(&request.scope).unwrap_or_default();
+            let resources: Vec<String> = request
+                .resources
+                .split(' ')
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+                .collect();
+            let apis = store::apis::for_owner(&state.store, &app.owner_id).await?;
+            let words = audience::consent_words(&apis, &resources, &scopes);
             let body = render(
                 "consent.html",
                 context! {
                     client_name => &app.client_name,
-                    scopes => scopes.iter().map(|s| scope::describe(s)).collect::<Vec<_>>(),
+                    scopes => words.scopes,
+                    apis => words.apis,
                     email => &user.email,
                     user_code => &shown_code,
                     csrf_token => &csrf.token,

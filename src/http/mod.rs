@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod console;
 pub mod cors;
 pub mod developer_api;
+pub mod developer_apis;
 pub mod device;
 pub mod error;
 pub mod extract;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(accounts::router())
         .merge(developer_api::router())
+        .merge(developer_apis::router())
         .merge(console::router())
         .merge(oauth::router())
         .merge(oidc::router())

@@ -24,13 +24,14 @@ use super::{
 use crate::{
     crypto::random_token,
     oauth::{
+        audience,
         authorize::{self, AuthorizeError, AuthorizeParams, ValidRequest},
         dpop,
         error::{ErrorCode, OAuthError},
         grants::{self, GrantError, TokenRequest},
         policy::{self, PresentedCredentials},
-        revocation, scope,
-        tokens::TokenContext,
+        revocation,
+        tokens::{Target, TokenContext},
     },
     store::{self, oauth::PendingRequest, sessions::Session, users::User},
 };
@@ -120,6 +121,7 @@ fn authorize_params(p: &Params) -> AuthorizeParams {
         login_hint: get("login_hint"),
         request: get("request"),
         request_uri: get("request_uri"),
+        resource: p.get_all("resource"),
         pushed: false,
     }
 }
@@ -552,7 +554,7 @@ async fn authorize(
         }
         return Ok(Redirect::to(&format!("/login?{}", login.finish())).into_response());
     };
-    let scope_key = scope::canonical(&req.scopes);
+    let scope_key = audience::consent_key(&req.scopes, &req.resources);
     let remembered = policy::may_reuse_consent(&req.app, &req.redirect_uri)
         && store::oauth::has_consent(&state.store, &user.id, &req.app.id, &scope_key).await?;
     if !remembered || prompt("consent") {
@@ -577,11 +579,13 @@ async fn consent_page(
     let id = store_pending(state, req, Some(&user.id), t).await?;
     let csrf = Csrf::for_request(state, headers);
     let redirect_host = shown_host(&req.redirect_uri);
+    let words = audience::consent_words(&req.apis, &req.resources, &req.scopes);
     let body = render(
         "consent.html",
         context! {
             client_name => &req.app.client_name,
-            scopes => req.scopes.iter().map(|s| scope::describe(s)).collect::<Vec<_>>(),
+            scopes => words.scopes,
+            apis => words.apis,
             email => &user.email,
             redirect_host,
             csrf_token => &csrf.token,
@@ -643,7 +647,7 @@ async fn consent(
                 &state.store,
                 &user.id,
                 &req.app.id,
-                &scope::canonical(&req.scopes),
+                &audience::consent_key(&req.scopes, &req.resources),
                 t,
             )
             .await?;
@@ -705,7 +709,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 }
 
 /// What the protocol code needs from the state, at time `t`.
-fn context(state: &AppState, t: i64, dpop_jkt: Option<String>) -> TokenContext<'_> {
+fn context(state: &AppState, t: i64, dpop_jkt: Option<String>, target: Target) -> TokenContext<'_> {
     TokenContext {
         store: &state.store,
         keys: &state.keys,
@@ -713,7 +717,28 @@ fn context(state: &AppState, t: i64, dpop_jkt: Option<String>) -> TokenContext<'
         keyring: &state.keyring,
         now: t,
         dpop_jkt,
+        target,
     }
+}
+
+/// What a token request may address: the client owner's APIs and its one `resource` (RFC 8707
+/// allows several, for a token with several audiences; logi issues one audience per token).
+async fn target(
+    state: &AppState,
+    app: &store::applications::Application,
+    params: &Params,
+) -> Result<Target, ApiError> {
+    let mut named = params.get_all("resource");
+    if named.len() > 1 {
+        return Err(OAuthError::invalid_target(
+            "one resource per token request: each access token is for one API",
+        )
+        .into());
+    }
+    Ok(Target {
+        apis: store::apis::for_owner(&state.store, &app.owner_id).await?,
+        requested: named.pop(),
+    })
 }
 
 /// A form request from a client to `/oauth/token`, `/oauth/revoke`, `/oauth/introspect` or
@@ -798,7 +823,8 @@ async fn token(
     let proof = dpop_proof(&state, &headers, "POST", "/oauth/token", t).await?;
     policy::check_dpop_required(&app, proof.is_some())?;
     let used_dpop = proof.is_some();
-    let ctx = context(&state, t, proof.map(|p| p.jkt));
+    let target = target(&state, &app, &params).await?;
+    let ctx = context(&state, t, proof.map(|p| p.jkt), target);
     let response = match &request {
         TokenRequest::AuthorizationCode {
             code,
@@ -886,7 +912,12 @@ async fn revoke(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    revocation::revoke(&context(&state, state.clock.now(), None), &app, token).await?;
+    revocation::revoke(
+        &context(&state, state.clock.now(), None, Target::none()),
+        &app,
+        token,
+    )
+    .await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 
@@ -909,8 +940,12 @@ async fn introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let body =
-        revocation::introspect(&context(&state, state.clock.now(), None), &app, token).await?;
+    let body = revocation::introspect(
+        &context(&state, state.clock.now(), None, Target::none()),
+        &app,
+        token,
+    )
+    .await?;
     Ok(no_store(Json(body).into_response()))
 }
 
@@ -929,8 +964,18 @@ async fn device_authorization(
         "/oauth/device_authorization",
     )
     .await?;
-    let ctx = context(&state, state.clock.now(), None);
-    let answer = grants::device_code::authorize_device(&ctx, &app, params.get("scope")).await?;
+    let target = Target {
+        apis: store::apis::for_owner(&state.store, &app.owner_id).await?,
+        requested: None,
+    };
+    let ctx = context(&state, state.clock.now(), None, target);
+    let answer = grants::device_code::authorize_device(
+        &ctx,
+        &app,
+        params.get("scope"),
+        &params.get_all("resource"),
+    )
+    .await?;
     Ok(no_store(Json(answer).into_response()))
 }
 

@@ -4,13 +4,16 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
+    audience,
     error::{ErrorCode, OAuthError},
     params::Params,
     policy, scope,
 };
 use crate::{
     crypto::random_token,
-    store::{self, applications::Application, oauth::Code, oauth::Grant, Store, StoreError},
+    store::{
+        self, apis::Api, applications::Application, oauth::Code, oauth::Grant, Store, StoreError,
+    },
 };
 
 /// `response_type` values logi implements (the authorization code flow only).
@@ -34,6 +37,9 @@ pub struct AuthorizeParams {
     pub login_hint: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// RFC 8707 resource indicators (the parameter may repeat).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource: Vec<String>,
     /// The request came through `/oauth/par` (RFC 9126), authenticated and validated there.
     /// Never read from the query: set only by the pushed-request path.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -46,6 +52,10 @@ pub struct ValidRequest {
     pub app: std::sync::Arc<Application>,
     pub redirect_uri: String,
     pub scopes: Vec<String>,
+    /// The protected APIs (identifiers) the authorization covers ([`audience::for_request`]).
+    pub resources: Vec<String>,
+    /// The application owner's APIs, for the consent page's descriptions.
+    pub apis: std::sync::Arc<Vec<Api>>,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -204,6 +214,8 @@ pub async fn validate(
             "scope is not registered for this application",
         )));
     }
+    let apis = store::apis::for_owner(store, &app.owner_id).await?;
+    let resources = audience::for_request(&apis, &params.resource, &requested).map_err(fail)?;
     let code_challenge = policy::check_pkce_for(
         &app,
         params.code_challenge.as_deref(),
@@ -251,6 +263,8 @@ pub async fn validate(
     Ok(ValidRequest {
         redirect_uri: redirect_uri.clone(),
         scopes: requested,
+        resources,
+        apis,
         state: params.state.clone(),
         nonce: params.nonce.clone(),
         code_challenge,
@@ -281,6 +295,7 @@ pub async fn issue_code(
         created_at: now,
         revoked_at: None,
         sid: session.sid.clone(),
+        resources: req.resources.clone(),
     };
     let row = Code {
         code_hash: keys.hash_secret(&code),

@@ -15,6 +15,8 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     /// Requested scope unknown, not registered, or wider than granted.
     InvalidScope,
+    /// RFC 8707 §2: the `resource` is unknown, not usable by this client, or not granted.
+    InvalidTarget,
     /// The user (or logi) denied the request.
     AccessDenied,
     LoginRequired,
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
@@ -88,6 +91,9 @@ impl OAuthError {
     }
     pub fn invalid_scope(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidScope, d)
+    }
+    pub fn invalid_target(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, d)
     }
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::UnauthorizedClient, d)

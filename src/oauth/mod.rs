@@ -1,5 +1,6 @@
 //! The OAuth 2.0 protocol, free of HTTP types; functions take the current time as an argument.
 
+pub mod audience;
 pub mod authorize;
 pub mod bearer;
 pub mod client_assertion;

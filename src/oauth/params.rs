@@ -7,9 +7,13 @@ pub struct ParamsError(pub String);
 
 /// Parameters of an `application/x-www-form-urlencoded` body or a query string, each name at
 /// most once (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
-/// once").
+/// once"), except the ones an extension defines as repeatable ([`MULTI_VALUED`]).
 #[derive(Debug, Default)]
 pub struct Params(Vec<(String, String)>);
+
+/// Parameters that may appear more than once: RFC 8707 §2 `resource` ("may be used multiple
+/// times to indicate that the requested token is intended to be used at multiple resources").
+pub const MULTI_VALUED: &[&str] = &["resource"];
 
 /// Which control characters a value may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +72,7 @@ impl Params {
                     "parameter `{k}` contains a control character"
                 )));
             }
-            if out.iter().any(|(name, _)| *name == k) {
+            if out.iter().any(|(name, _)| *name == k) && !MULTI_VALUED.contains(&k.as_ref()) {
                 return Err(ParamsError(format!("parameter `{k}` is repeated")));
             }
             out.push((k.into_owned(), v.into_owned()));
@@ -91,7 +95,13 @@ impl Params {
             }
             all.push((k.into_owned(), v.into_owned()));
         }
-        let count = |name: &str| all.iter().filter(|(k, _)| k == name).count();
+        let count = |name: &str| {
+            if MULTI_VALUED.contains(&name) {
+                1
+            } else {
+                all.iter().filter(|(k, _)| k == name).count()
+            }
+        };
         let mut repeated: Vec<String> = Vec::new();
         for (k, _) in &all {
             if count(k) > 1 && !repeated.contains(k) {
@@ -108,6 +118,15 @@ impl Params {
             .iter()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeatable parameter ([`MULTI_VALUED`]), empty values left out.
+    pub fn get_all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn contains(&self, name: &str) -> bool {

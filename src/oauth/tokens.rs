@@ -1,13 +1,15 @@
 //! Access tokens (RFC 9068 JWTs), refresh tokens and the token response.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::{
     config::Config,
     crypto::{random_token, ServerKeys},
     keys::{Alg, KeyError, KeyRing},
-    oauth::policy,
-    store::{self, applications::Application, oauth::Grant, oauth::RefreshToken, Store},
+    oauth::{audience, error::OAuthError, policy},
+    store::{self, apis::Api, applications::Application, oauth::Grant, oauth::RefreshToken, Store},
 };
 
 /// The end of a refresh-token family that started (its grant was created) at
@@ -41,6 +43,30 @@ pub struct TokenContext<'a> {
     pub now: i64,
     /// Thumbprint of the key of a valid DPoP proof sent with the request.
     pub dpop_jkt: Option<String>,
+    /// What the request can address: the client owner's APIs and its `resource` parameter.
+    pub target: Target,
+}
+
+/// The protected APIs a token request may address (RFC 8707): the client owner's APIs and the
+/// request's `resource`. Endpoints that issue no access token (revocation, introspection) use
+/// [`Target::none`].
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    pub apis: Arc<Vec<Api>>,
+    pub requested: Option<String>,
+}
+
+impl Target {
+    pub fn none() -> Target {
+        Target::default()
+    }
+}
+
+/// Who an access token is for (`None`: logi itself, `aud` = issuer) and the scopes it carries.
+#[derive(Debug)]
+pub struct Audience<'a> {
+    pub api: Option<&'a Api>,
+    pub scopes: Vec<String>,
 }
 
 /// RFC 9068 §2.2 claims, plus `gid`: the grant the token belongs to, so that revoking the grant
@@ -83,26 +109,52 @@ pub struct TokenResponse {
 }
 
 impl TokenContext<'_> {
-    /// Signs an access token. `sub` is the user id, or the client id for client_credentials.
-    /// `aud` is the issuer: the token is for logi's own endpoints and resource servers that
-    /// trust logi (no resource indicators yet).
+    /// The audience of an access token of an authorization that covers the APIs `resources`
+    /// with the scopes `granted`, given the request's `resource` ([`audience`] has the rules).
+    pub fn audience(
+        &self,
+        resources: &[String],
+        granted: &[String],
+    ) -> Result<Audience<'_>, OAuthError> {
+        let apis = self.target.apis.as_slice();
+        let api = audience::audience(apis, resources, self.target.requested.as_deref())?;
+        Ok(Audience {
+            api,
+            scopes: audience::token_scopes(apis, api, granted),
+        })
+    }
+
+    /// Lifetime of an access token for `audience`: the API's own, or the server's.
+    pub fn access_token_ttl(&self, audience: &Audience<'_>) -> u64 {
+        audience
+            .api
+            .and_then(|a| a.access_token_ttl_seconds)
+            .and_then(|t| u64::try_from(t).ok())
+            .unwrap_or(self.config.access_token_ttl_seconds)
+    }
+
+    /// Signs an access token for `audience`. `sub` is the user id, or the client id for
+    /// client_credentials. `aud` is the API's identifier, or the issuer for a token meant for
+    /// logi's own endpoints (userinfo).
     pub fn access_token(
         &self,
         app: &Application,
         sub: &str,
-        scopes: &[String],
+        audience: &Audience<'_>,
         auth_time: Option<i64>,
         grant_id: Option<&str>,
     ) -> Result<(String, AccessClaims), KeyError> {
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
             sub: sub.to_string(),
-            aud: self.config.issuer.clone(),
+            aud: audience
+                .api
+                .map_or_else(|| self.config.issuer.clone(), |a| a.identifier.clone()),
             client_id: app.client_id.clone(),
-            scope: scopes.join(" "),
+            scope: audience.scopes.join(" "),
             jti: random_token(16),
             iat: self.now,
-            exp: self.now + self.config.access_token_ttl_seconds as i64,
+            exp: self.now + self.access_token_ttl(audience) as i64,
             auth_time,
             gid: grant_id.map(String::from),
             cnf: self.dpop_jkt.clone().map(|jkt| Cnf { jkt }),
@@ -161,7 +213,7 @@ impl TokenContext<'_> {
     pub fn response(
         &self,
         access_token: String,
-        scopes: &[String],
+        audience: &Audience<'_>,
         refresh_token: Option<String>,
     ) -> TokenResponse {
         TokenResponse {
@@ -171,8 +223,8 @@ impl TokenContext<'_> {
             } else {
                 "Bearer"
             },
-            expires_in: self.config.access_token_ttl_seconds,
-            scope: scopes.join(" "),
+            expires_in: self.access_token_ttl(audience),
+            scope: audience.scopes.join(" "),
             refresh_token,
             id_token: None,
         }

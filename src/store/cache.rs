@@ -1,7 +1,8 @@
 //! What each process keeps in memory, and how every process learns that it changed.
 //!
-//! **What is cached.** Two maps, read on every hot request:
+//! **What is cached.** Maps read on every hot request:
 //! - applications by `client_id` (the token endpoint authenticates a client on every request);
+//! - each developer's protected APIs, by owner (every token request resolves its audience);
 //! - unrevoked grants → their user (userinfo, introspection and ID tokens on refresh answer "is
 //!   this grant still alive, and whose is it?" without a query);
 //! - the set of origins some application allows (CORS preflights name no client).
@@ -53,8 +54,8 @@ pub trait CachedUser {
 /// A change that caches must hear about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change<'a> {
-    /// Any application was created, changed or deleted (a deleted application takes its grants
-    /// with it, so this forgets grants too).
+    /// Any application or protected API was created, changed or deleted (a deleted application
+    /// takes its grants with it, so this forgets grants too).
     Applications,
     /// One grant was revoked.
     GrantRevoked(&'a str),
@@ -129,11 +130,12 @@ impl<V> Default for Map<V> {
     }
 }
 
-/// The caches of one process: applications `A` by `client_id`, unrevoked grants → user `U`, and
-/// the set of origins some application allows.
+/// The caches of one process: applications `A` by `client_id`, each owner's protected APIs `P`,
+/// unrevoked grants → user `U`, and the set of origins some application allows.
 #[derive(Debug)]
-pub struct Caches<A, U> {
+pub struct Caches<A, U, P> {
     applications: Map<Arc<A>>,
+    apis: Map<Arc<P>>,
     origins: RwLock<Option<Arc<HashSet<String>>>>,
     grants: Map<Arc<U>>,
     /// The `change_log` versions this process has seen.
@@ -144,10 +146,11 @@ pub struct Caches<A, U> {
     generation: AtomicI64,
 }
 
-impl<A, U> Default for Caches<A, U> {
+impl<A, U, P> Default for Caches<A, U, P> {
     fn default() -> Self {
         Caches {
             applications: Map::default(),
+            apis: Map::default(),
             origins: RwLock::new(None),
             grants: Map::default(),
             applications_version: AtomicI64::new(0),
@@ -157,7 +160,7 @@ impl<A, U> Default for Caches<A, U> {
     }
 }
 
-impl<A, U: CachedUser> Caches<A, U> {
+impl<A, U: CachedUser, P> Caches<A, U, P> {
     /// The current generation, to pass to `remember*` after a database read.
     pub fn generation(&self) -> i64 {
         self.generation.load(Ordering::Acquire)
@@ -170,6 +173,16 @@ impl<A, U: CachedUser> Caches<A, U> {
     pub fn remember_application(&self, client_id: &str, app: Arc<A>, generation: i64) {
         if self.generation() == generation {
             self.applications.insert(client_id.to_string(), app);
+        }
+    }
+
+    pub fn apis(&self, owner_id: &str) -> Option<Arc<P>> {
+        self.apis.get(owner_id)
+    }
+
+    pub fn remember_apis(&self, owner_id: &str, apis: Arc<P>, generation: i64) {
+        if self.generation() == generation {
+            self.apis.insert(owner_id.to_string(), apis);
         }
     }
 
@@ -205,6 +218,7 @@ impl<A, U: CachedUser> Caches<A, U> {
         match change {
             Change::Applications => {
                 self.applications.clear();
+                self.apis.clear();
                 self.grants.clear();
                 match self.origins.write() {
                     Ok(mut slot) => *slot = None,
@@ -284,7 +298,7 @@ mod tests {
         }
     }
 
-    fn filled() -> Caches<&'static str, U> {
+    fn filled() -> Caches<&'static str, U, ()> {
         let c = Caches::default();
         let g = c.generation();
         c.remember_application("c1", Arc::new("app1"), g);
@@ -317,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_read_that_started_before_an_invalidation_is_not_cached() {
-        let c: Caches<&'static str, U> = Caches::default();
+        let c: Caches<&'static str, U, ()> = Caches::default();
         let before = c.generation();
         c.apply_notification("user:alice");
         c.remember_grant("g1", Arc::new(U("alice")), before);

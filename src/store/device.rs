@@ -8,6 +8,8 @@ pub struct DeviceCode {
     pub user_code: String,
     pub application_id: String,
     pub scope: String,
+    /// API identifiers (RFC 8707), space-separated; empty: none.
+    pub resources: String,
     pub status: String,
     pub user_id: Option<String>,
     pub auth_time: Option<i64>,
@@ -26,8 +28,8 @@ pub const REDEEMED: &str = "redeemed";
 pub async fn insert(store: &Store, d: &DeviceCode) -> Result<()> {
     sqlx::query(
         "INSERT INTO device_codes (device_code_hash, user_code, application_id, scope, status, user_id, \
-         auth_time, sid, poll_interval, last_polled_at, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, NULL, NULL, NULL, $6, NULL, $7, $8)",
+         auth_time, sid, poll_interval, last_polled_at, created_at, expires_at, resources) \
+         VALUES ($1, $2, $3, $4, $5, NULL, NULL, NULL, $6, NULL, $7, $8, $9)",
     )
     .bind(&d.device_code_hash)
     .bind(&d.user_code)
@@ -37,6 +39,7 @@ pub async fn insert(store: &Store, d: &DeviceCode) -> Result<()> {
     .bind(d.poll_interval)
     .bind(d.created_at)
     .bind(d.expires_at)
+    .bind(&d.resources)
     .execute(&store.pool)
     .await?;
     Ok(())

@@ -16,6 +16,7 @@
 //!
 //! Each aggregate has its own submodule with free functions taking `&Store`.
 
+pub mod apis;
 pub mod applications;
 pub mod cache;
 pub mod developer_tokens;
@@ -35,7 +36,7 @@ use sqlx::{
 };
 
 /// The caches of one process (design: see [`cache`]).
-pub type Caches = cache::Caches<applications::Application, users::User>;
+pub type Caches = cache::Caches<applications::Application, users::User, Vec<apis::Api>>;
 
 /// The migrations, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -20,12 +20,14 @@ pub struct Grant {
     pub revoked_at: Option<i64>,
     /// The browser session that granted it (OIDC `sid`), if any.
     pub sid: Option<String>,
+    /// The protected APIs (identifiers, RFC 8707) it covers; empty: tokens for logi itself.
+    pub resources: Vec<String>,
 }
 
 async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> Result<()> {
     sqlx::query(
-        "INSERT INTO grants (id, application_id, user_id, scope, auth_time, created_at, revoked_at, sid) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+        "INSERT INTO grants (id, application_id, user_id, scope, auth_time, created_at, revoked_at, sid, resources) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)",
     )
     .bind(&g.id)
     .bind(&g.application_id)
@@ -34,6 +36,7 @@ async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> 
     .bind(g.auth_time)
     .bind(g.created_at)
     .bind(&g.sid)
+    .bind(g.resources.join(" "))
     .execute(ex)
     .await?;
     Ok(())
@@ -467,7 +470,7 @@ pub async fn delete_expired_lifecycle(store: &Store, now: i64) -> Result<()> {
 const GRANT_COLUMNS: &str =
     "g.id AS g_id, g.application_id AS g_application_id, g.user_id AS g_user_id, \
      g.scope AS g_scope, g.auth_time AS g_auth_time, g.created_at AS g_created_at, \
-     g.revoked_at AS g_revoked_at, g.sid AS g_sid";
+     g.revoked_at AS g_revoked_at, g.sid AS g_sid, g.resources AS g_resources";
 
 #[derive(sqlx::FromRow)]
 struct PrefixedGrant {
@@ -479,6 +482,7 @@ struct PrefixedGrant {
     g_created_at: i64,
     g_revoked_at: Option<i64>,
     g_sid: Option<String>,
+    g_resources: String,
 }
 
 impl From<PrefixedGrant> for Grant {
@@ -492,6 +496,12 @@ impl From<PrefixedGrant> for Grant {
             created_at: g.g_created_at,
             revoked_at: g.g_revoked_at,
             sid: g.g_sid,
+            resources: g
+                .g_resources
+                .split(' ')
+                .filter(|r| !r.is_empty())
+                .map(String::from)
+                .collect(),
         }
     }
 }

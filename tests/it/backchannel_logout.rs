@@ -15,7 +15,9 @@ use jsonwebtoken::{decode, decode_header, jwk::JwkSet, DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{form_value, pause_ms, serve_loopback, unique_email, Rp, TestApp, PASSWORD};
+use crate::common::{
+    form_value, jwt_claims, pause_ms, serve_loopback, unique_email, Rp, TestApp, PASSWORD,
+};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -110,13 +112,6 @@ async fn spawn() -> TestApp {
     .await
 }
 
-/// The unverified claims of a JWT (for reading an ID token's `sid` and `sub`).
-fn claims_of(jwt: &str) -> Value {
-    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
 /// Checks a logout token as a relying party must (§2.6): signature by a key in logi's JWKS,
 /// `typ`, `iss`, `aud`, `iat`/`exp`, `jti`, the event, `sub` and `sid` of the session, no
 /// `nonce`. Returns its claims.
@@ -149,7 +144,7 @@ async fn validate(app: &TestApp, token: &str, client_id: &str, id_token: &str) -
     let claims = decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .expect("a valid signature and claims")
         .claims;
-    let id = claims_of(id_token);
+    let id = jwt_claims(id_token);
     let (iat, exp) = (
         claims["iat"].as_i64().unwrap(),
         claims["exp"].as_i64().unwrap(),
@@ -302,7 +297,7 @@ async fn rp_initiated_logout_delivers_a_logout_token() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_ne!(claims_of(&second)["sid"], claims["sid"]);
+    assert_ne!(jwt_claims(&second)["sid"], claims["sid"]);
     let r = sign_out(&app, &rp).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let got = receiver.wait_for(2).await;
@@ -491,7 +486,7 @@ async fn processes_sharing_a_database_deliver_each_logout_token_once() {
             .as_str()
             .unwrap()
             .to_string();
-        sids.push(claims_of(&id_token)["sid"].clone());
+        sids.push(jwt_claims(&id_token)["sid"].clone());
         // Sign-outs spread over the three processes.
         let at = [&app, &siblings[0], &siblings[1]][sids.len() % 3];
         let r = sign_out(at, &as_user).await;
@@ -507,7 +502,7 @@ async fn processes_sharing_a_database_deliver_each_logout_token_once() {
     );
     let mut delivered: Vec<Value> = got_after
         .iter()
-        .map(|t| claims_of(t)["sid"].clone())
+        .map(|t| jwt_claims(t)["sid"].clone())
         .collect();
     delivered.sort_by_key(|v| v.to_string());
     sids.sort_by_key(|v| v.to_string());

@@ -569,3 +569,10 @@ pub async fn serve_loopback(router: axum::Router) -> String {
     });
     base
 }
+
+/// The claims of a JWT, read without verifying it (the tests check what logi put in).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
+}

@@ -6,7 +6,9 @@
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{location_params, pkce_pair, serve_loopback, unique_email, DpopKey, TestApp};
+use crate::common::{
+    jwt_claims, location_params, pkce_pair, serve_loopback, unique_email, DpopKey, TestApp,
+};
 use crate::private_key_jwt::{assertion, ClientKey, ASSERTION_TYPE};
 
 /// FAPI 2.0 §5.3.2.2: nonces up to 64 characters must be supported.
@@ -236,14 +238,14 @@ async fn a_fapi_client_signs_a_user_in_with_par_private_key_jwt_and_dpop() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["token_type"], "DPoP");
     let at = body["access_token"].as_str().unwrap();
-    let at_claims = claims_of(at);
+    let at_claims = jwt_claims(at);
     assert_eq!(at_claims["cnf"]["jkt"], dpop.thumbprint());
     let id_token = body["id_token"].as_str().unwrap();
     assert_eq!(
         jsonwebtoken::decode_header(id_token).unwrap().alg,
         jsonwebtoken::Algorithm::ES256
     );
-    assert_eq!(claims_of(id_token)["nonce"], NONCE);
+    assert_eq!(jwt_claims(id_token)["nonce"], NONCE);
 
     // The access token works only with a proof of its key.
     let r = app
@@ -287,10 +289,4 @@ async fn a_fapi_client_signs_a_user_in_with_par_private_key_jwt_and_dpop() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-}
-
-fn claims_of(jwt: &str) -> Value {
-    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }

@@ -10,6 +10,7 @@ mod common;
 mod helpers;
 
 mod accounts;
+mod apis;
 mod architecture;
 mod authn_hardening;
 mod authz_hardening;

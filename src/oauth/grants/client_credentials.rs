@@ -3,6 +3,7 @@
 use super::GrantError;
 use crate::{
     oauth::{
+        audience,
         error::OAuthError,
         scope,
         tokens::{TokenContext, TokenResponse},
@@ -21,6 +22,8 @@ pub fn issue(
         .filter(|s| !scope::USER_ONLY.contains(&s.as_str()))
         .cloned()
         .collect();
+    let apis = ctx.target.apis.as_slice();
+    let resource = ctx.target.requested.as_deref();
     let scopes = match requested {
         // Without a scope parameter: the application's scope minus user-only scopes (SPEC).
         None => machine_scopes,
@@ -44,6 +47,16 @@ pub fn issue(
             requested
         }
     };
-    let (access_token, _) = ctx.access_token(app, &app.client_id, &scopes, None, None)?;
-    Ok(ctx.response(access_token, &scopes, None))
+    // RFC 8707: the API the token is for. Without `scope`, a named resource takes its own scopes
+    // out of the application's; otherwise the scopes must fit the resource (or name one API).
+    let resources = match (requested, resource) {
+        (None, Some(r)) => vec![audience::find(apis, r)?.identifier.clone()],
+        _ => {
+            let named: Vec<String> = resource.map(String::from).into_iter().collect();
+            audience::for_request(apis, &named, &scopes)?
+        }
+    };
+    let audience = ctx.audience(&resources, &scopes)?;
+    let (access_token, _) = ctx.access_token(app, &app.client_id, &audience, None, None)?;
+    Ok(ctx.response(access_token, &audience, None))
 }

@@ -7,6 +7,7 @@ use super::GrantError;
 use crate::{
     crypto::{random_bytes, random_token},
     oauth::{
+        audience,
         error::{ErrorCode, OAuthError},
         policy, scope,
         tokens::{TokenContext, TokenResponse},
@@ -75,6 +76,7 @@ pub async fn authorize_device(
     ctx: &TokenContext<'_>,
     app: &Application,
     requested: Option<&str>,
+    resources: &[String],
 ) -> Result<DeviceAuthorization, GrantError> {
     policy::check_grant_allowed(app, policy::GRANT_DEVICE_CODE)?;
     let registered = scope::parse(&app.scope).unwrap_or_default();
@@ -87,6 +89,7 @@ pub async fn authorize_device(
             OAuthError::invalid_scope("scope is not registered for this application").into(),
         );
     }
+    let resources = audience::for_request(&ctx.target.apis, resources, &scopes)?;
     let device_code = random_token(32);
     let interval = ctx.config.device_poll_interval_seconds;
     // A collision of user codes is astronomically unlikely; retry a few times anyway.
@@ -96,6 +99,7 @@ pub async fn authorize_device(
             user_code: new_user_code(),
             application_id: app.id.clone(),
             scope: scopes.join(" "),
+            resources: resources.join(" "),
             status: store::device::PENDING.into(),
             user_id: None,
             auth_time: None,
@@ -188,6 +192,12 @@ async fn issue(
         created_at: ctx.now,
         revoked_at: None,
         sid: row.sid.clone(),
+        resources: row
+            .resources
+            .split(' ')
+            .filter(|r| !r.is_empty())
+            .map(String::from)
+            .collect(),
     };
     let redemption = Redemption::DeviceCode {
         device_code_hash: hash,

@@ -105,8 +105,18 @@ pub(super) async fn first_tokens(
     let Some(user_id) = grant.user_id.as_deref() else {
         return Err(OAuthError::invalid_grant("the grant has no user").into());
     };
-    let (access_token, _) =
-        ctx.access_token(app, user_id, scopes, Some(grant.auth_time), Some(&grant.id))?;
+    // The audience is settled before the credential is consumed: a wrong `resource` costs the
+    // client nothing.
+    let audience = ctx.audience(&grant.resources, scopes)?;
+    let (access_token, _) = ctx.access_token(
+        app,
+        user_id,
+        &audience,
+        Some(grant.auth_time),
+        Some(&grant.id),
+    )?;
+    // The refresh token keeps every granted scope: a later refresh may address another of the
+    // grant's APIs.
     let refresh = ctx.initial_refresh_token(app, grant, scopes);
     let row = refresh.as_ref().map(|(_, row)| row);
     // OIDC Back-Channel Logout: an ID token issued from a browser session (its `sid`) makes the
@@ -123,7 +133,7 @@ pub(super) async fn first_tokens(
     if !store::oauth::redeem(ctx.store, redemption, row, seen.as_ref(), ctx.now).await? {
         return Ok(None);
     }
-    let mut response = ctx.response(access_token, scopes, refresh.map(|(token, _)| token));
+    let mut response = ctx.response(access_token, &audience, refresh.map(|(token, _)| token));
     response.id_token = ctx
         .id_token(app, grant, scopes, nonce, &response.access_token)
         .await?;

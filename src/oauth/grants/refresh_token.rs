@@ -7,7 +7,7 @@ use crate::{
     oauth::{
         error::OAuthError,
         scope,
-        tokens::{family_ends_at, TokenContext, TokenResponse},
+        tokens::{family_ends_at, Audience, TokenContext, TokenResponse},
     },
     store::{
         self,
@@ -51,7 +51,9 @@ pub async fn refresh(
         return Err(invalid("refresh token revoked"));
     }
     let Refreshed { kept, scopes } = checked_scopes(ctx, app, &grant, &row.scope, requested_scope)?;
-    let access_token = grant_access_token(ctx, app, &grant, &scopes)?;
+    // RFC 8707 §2.2: a refresh may address one of the grant's APIs.
+    let audience = ctx.audience(&grant.resources, &scopes)?;
+    let access_token = grant_access_token(ctx, app, &grant, &audience)?;
     // The successor keeps the granted scope (RFC 6749 §6), less what the application no longer
     // has: narrowing by `scope` applies to this access token only.
     let (next_token, next_row) = ctx.refresh_token(app, &grant, &kept, row.dpop_jkt.clone());
@@ -73,7 +75,16 @@ pub async fn refresh(
     {
         return Err(reuse(ctx, app, &row.grant_id).await);
     }
-    respond(ctx, app, &grant, &scopes, access_token, next_token).await
+    respond(
+        ctx,
+        app,
+        &grant,
+        &scopes,
+        &audience,
+        access_token,
+        next_token,
+    )
+    .await
 }
 
 /// RFC 9449 §5.0: a refresh token bound to a DPoP key needs a proof from that key.
@@ -115,10 +126,11 @@ async fn respond(
     app: &Application,
     grant: &Grant,
     scopes: &[String],
+    audience: &Audience<'_>,
     access_token: String,
     refresh_token: String,
 ) -> Result<TokenResponse, GrantError> {
-    let mut response = ctx.response(access_token, scopes, Some(refresh_token));
+    let mut response = ctx.response(access_token, audience, Some(refresh_token));
     // OIDC Core §12.2: a refreshed ID token carries no nonce.
     response.id_token = ctx
         .id_token(app, grant, scopes, None, &response.access_token)
@@ -191,10 +203,20 @@ async fn replay(
     }
     // The access token gets what a normal refresh of the successor would give it.
     let Refreshed { scopes, .. } = checked_scopes(ctx, app, &grant, &next.scope, requested_scope)?;
-    let access_token = grant_access_token(ctx, app, &grant, &scopes)?;
+    let audience = ctx.audience(&grant.resources, &scopes)?;
+    let access_token = grant_access_token(ctx, app, &grant, &audience)?;
     tracing::info!(target: "logi::security", client_id = %app.client_id, grant = %grant.id, "rotated refresh token retried within the reuse interval: same successor returned");
     Ok(Some(
-        respond(ctx, app, &grant, &scopes, access_token, successor).await?,
+        respond(
+            ctx,
+            app,
+            &grant,
+            &scopes,
+            &audience,
+            access_token,
+            successor,
+        )
+        .await?,
     ))
 }
 
@@ -255,16 +277,22 @@ async fn reuse(ctx: &TokenContext<'_>, app: &Application, grant_id: &str) -> Gra
     ))
 }
 
-/// A fresh access token of `grant` for `scopes`: its user, or the client when it has none.
+/// A fresh access token of `grant` for `audience`: its user, or the client when it has none.
 fn grant_access_token(
     ctx: &TokenContext<'_>,
     app: &Application,
     grant: &Grant,
-    scopes: &[String],
+    audience: &Audience<'_>,
 ) -> Result<String, crate::keys::KeyError> {
     let subject = grant.user_id.as_deref().unwrap_or(&app.client_id);
-    ctx.access_token(app, subject, scopes, Some(grant.auth_time), Some(&grant.id))
-        .map(|(token, _)| token)
+    ctx.access_token(
+        app,
+        subject,
+        audience,
+        Some(grant.auth_time),
+        Some(&grant.id),
+    )
+    .map(|(token, _)| token)
 }
 
 #[cfg(test)]
