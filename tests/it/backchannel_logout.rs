@@ -600,3 +600,98 @@ async fn registration_rules_and_discovery() {
     assert_eq!(d["backchannel_logout_supported"], true);
     assert_eq!(d["backchannel_logout_session_supported"], true);
 }
+
+#[tokio::test]
+async fn every_way_a_session_ends_goes_through_end_sessions() {
+    use logi::accounts::sessions::{end_sessions, Ending};
+    let app = spawn().await;
+    let receiver = Receiver::start(Mode::Ok).await;
+    let rp = app.rp(listening(&receiver)).await;
+    // The same user signed in in three browsers: three sessions, an ID token in each.
+    let mut browsers = vec![rp.user.clone()];
+    for _ in 0..2 {
+        let browser = app.browser();
+        let r = app.login(&browser, &rp.user_email, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        browsers.push(browser);
+    }
+    let mut sids = Vec::new();
+    let mut sub = Value::Null;
+    for browser in &browsers {
+        let as_browser = Rp {
+            user: browser.clone(),
+            client_id: rp.client_id.clone(),
+            client_secret: rp.client_secret.clone(),
+            redirect_uri: rp.redirect_uri.clone(),
+            app_id: rp.app_id.clone(),
+            dev_token: rp.dev_token.clone(),
+            user_email: rp.user_email.clone(),
+        };
+        let id_token = app.tokens(&as_browser, "openid").await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let claims = jwt_claims(&id_token);
+        sids.push(claims["sid"].as_str().unwrap().to_string());
+        sub = claims["sub"].clone();
+    }
+    let user_id = sub.as_str().unwrap();
+    let store = &app.state.store;
+    // One session by its sid (the account page's sign-out of a session): that one only; a
+    // sid of another user ends nothing.
+    let ended = end_sessions(
+        store,
+        Ending::Session {
+            user_id: "usr_someone_else",
+            sid: &sids[0],
+        },
+        app.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ended, 0);
+    let ended = end_sessions(
+        store,
+        Ending::Session {
+            user_id,
+            sid: &sids[0],
+        },
+        app.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ended, 1);
+    let got = receiver.wait_for(1).await;
+    assert_eq!(jwt_claims(&got[0])["sid"], sids[0].as_str());
+    // Every session of the user (password reset, operator disable): the other two.
+    let ended = end_sessions(store, Ending::AllOf { user_id }, app.now())
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    let got = receiver.wait_for(3).await;
+    let mut notified: Vec<String> = got
+        .iter()
+        .map(|t| jwt_claims(t)["sid"].as_str().unwrap().to_string())
+        .collect();
+    notified.sort();
+    sids.sort();
+    assert_eq!(notified, sids);
+    // The browsers are signed out; ending again tells nobody twice.
+    for browser in &browsers {
+        let home = browser
+            .get(app.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!home.contains(&rp.user_email), "still signed in");
+    }
+    let ended = end_sessions(store, Ending::AllOf { user_id }, app.now())
+        .await
+        .unwrap();
+    assert_eq!(ended, 0);
+    pause_ms(300).await;
+    assert_eq!(receiver.received().len(), 3);
+}
