@@ -49,3 +49,9 @@ CREATE TABLE backchannel_logout_status (
     last_result     TEXT NOT NULL,
     last_error      TEXT
 );
+
+-- FAPI 2.0 Security Profile §5.3.2.1 item 13 (RFC 9449 §10, Authorization Code Binding to DPoP
+-- Key): the thumbprint of the DPoP key a code may only be redeemed with (`dpop_jkt` at the
+-- authorization request, or the proof sent to /oauth/par). In this migration because it ships
+-- with the FAPI 2.0 work of issue 13.
+ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT;

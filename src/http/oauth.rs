@@ -121,6 +121,7 @@ fn authorize_params(p: &Params) -> AuthorizeParams {
         login_hint: get("login_hint"),
         request: get("request"),
         request_uri: get("request_uri"),
+        dpop_jkt: get("dpop_jkt"),
         resource: p.get_all("resource"),
         pushed: false,
     }
@@ -270,6 +271,21 @@ async fn par(
     let mut request = authorize_params(&params);
     request.client_id = Some(app.client_id.clone());
     request.pushed = true;
+    // RFC 9449 §10.1: a DPoP proof sent with the pushed request binds the code to its key, as
+    // `dpop_jkt` does; both given, they must name the same key.
+    let t = state.clock.now();
+    if let Some(proof) = dpop_proof(&state, &headers, "POST", "/oauth/par", t).await? {
+        match &request.dpop_jkt {
+            Some(jkt) if *jkt != proof.jkt => {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidDpopProof,
+                    "dpop_jkt does not match the key of the DPoP proof",
+                )
+                .into())
+            }
+            _ => request.dpop_jkt = Some(proof.jkt),
+        }
+    }
     match authorize::validate(&state.store, request.clone()).await {
         Ok(_) => {}
         Err(AuthorizeError::Fatal(message)) => {
@@ -280,7 +296,6 @@ async fn par(
     }
     let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token(32));
     let stored = serde_json::to_string(&request).map_err(ApiError::internal)?;
-    let t = state.clock.now();
     store::oauth::insert_pushed(
         &state.store,
         &state.keys.hash_secret(&request_uri),

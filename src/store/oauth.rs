@@ -190,6 +190,8 @@ pub struct Code {
     pub user_id: String,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
+    /// RFC 9449 §10: the DPoP key (thumbprint) the code may only be redeemed with.
+    pub dpop_jkt: Option<String>,
     pub nonce: Option<String>,
     pub scope: String,
     pub auth_time: i64,
@@ -201,8 +203,8 @@ pub struct Code {
 async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -> Result<()> {
     sqlx::query(
         "INSERT INTO authorization_codes (code_hash, grant_id, application_id, user_id, redirect_uri, \
-         code_challenge, nonce, scope, auth_time, created_at, expires_at, used_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+         code_challenge, nonce, scope, auth_time, created_at, expires_at, used_at, dpop_jkt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)",
     )
     .bind(&c.code_hash)
     .bind(&c.grant_id)
@@ -215,6 +217,7 @@ async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -> Re
     .bind(c.auth_time)
     .bind(c.created_at)
     .bind(c.expires_at)
+    .bind(&c.dpop_jkt)
     .execute(ex)
     .await?;
     Ok(())

@@ -290,3 +290,131 @@ async fn a_fapi_client_signs_a_user_in_with_par_private_key_jwt_and_dpop() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+impl FapiClient {
+    /// PAR (with `extra` parameters and a DPoP proof of `dpop`, if given) → authorize → the
+    /// code (the consent is given, or remembered).
+    async fn code(
+        &self,
+        app: &TestApp,
+        challenge: &str,
+        extra: &[(&str, &str)],
+        dpop: Option<&DpopKey>,
+    ) -> Result<String, Value> {
+        let mut form = vec![
+            ("response_type", "code"),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("scope", "openid"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        form.extend_from_slice(extra);
+        let proof = dpop.map(|k| k.proof("POST", &app.url("/oauth/par"), None));
+        let (status, body) = self.post(app, "/oauth/par", &form, proof).await;
+        if status != StatusCode::CREATED {
+            return Err(body);
+        }
+        let mut r = self
+            .user
+            .get(app.url("/oauth/authorize"))
+            .query(&[
+                ("client_id", self.client_id.as_str()),
+                ("request_uri", body["request_uri"].as_str().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            let page = r.text().await.unwrap();
+            let csrf = crate::common::form_value(&page, "csrf_token").unwrap();
+            let request_id = crate::common::form_value(&page, "request_id").unwrap();
+            r = self
+                .user
+                .post(app.url("/oauth/consent"))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("request_id", request_id.as_str()),
+                    ("decision", "allow"),
+                ])
+                .send()
+                .await
+                .unwrap();
+        }
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        Ok(location_params(&r)["code"].clone())
+    }
+
+    async fn exchange(
+        &self,
+        app: &TestApp,
+        code: &str,
+        verifier: &str,
+        dpop: &DpopKey,
+    ) -> (StatusCode, Value) {
+        let proof = dpop.proof("POST", &app.url("/oauth/token"), None);
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("code_verifier", verifier),
+        ];
+        self.post(app, "/oauth/token", &form, Some(proof)).await
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_the_dpop_key_of_the_pushed_request() {
+    let app = TestApp::spawn().await;
+    let client = register(&app).await;
+    let (mine, other) = (DpopKey::new(), DpopKey::new());
+
+    // A proof at the PAR endpoint binds the code to its key (RFC 9449 §10.1): another key's
+    // proof at the token endpoint is refused, and the code stays good for the right one.
+    let (verifier, challenge) = pkce_pair();
+    let code = client
+        .code(&app, &challenge, &[], Some(&mine))
+        .await
+        .unwrap();
+    let (status, body) = client.exchange(&app, &code, &verifier, &other).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, body) = client.exchange(&app, &code, &verifier, &mine).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        jwt_claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        mine.thumbprint()
+    );
+
+    // dpop_jkt binds the same way, without a proof at the PAR endpoint.
+    let (verifier, challenge) = pkce_pair();
+    let jkt = mine.thumbprint();
+    let code = client
+        .code(&app, &challenge, &[("dpop_jkt", jkt.as_str())], None)
+        .await
+        .unwrap();
+    let (status, _) = client.exchange(&app, &code, &verifier, &other).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = client.exchange(&app, &code, &verifier, &mine).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // dpop_jkt and a proof of another key: refused; a malformed dpop_jkt: refused.
+    let (_, challenge) = pkce_pair();
+    let e = client
+        .code(
+            &app,
+            &challenge,
+            &[("dpop_jkt", jkt.as_str())],
+            Some(&other),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e["error"], "invalid_dpop_proof", "{e}");
+    let e = client
+        .code(&app, &challenge, &[("dpop_jkt", "not-a-thumbprint")], None)
+        .await
+        .unwrap_err();
+    assert_eq!(e["error"], "invalid_request", "{e}");
+}
