@@ -955,8 +955,13 @@ async fn introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    // A resource server may introspect the tokens of its developer's APIs.
+    let target = Target {
+        apis: store::apis::for_owner(&state.store, &app.owner_id).await?,
+        requested: None,
+    };
     let body = revocation::introspect(
-        &context(&state, state.clock.now(), None, Target::none()),
+        &context(&state, state.clock.now(), None, target),
         &app,
         token,
     )

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::common::{
     jwt_claims, location_params, pkce_pair, serve_loopback, unique_email, DpopKey, TestApp,
 };
-use crate::private_key_jwt::{assertion, ClientKey, ASSERTION_TYPE};
+use crate::helpers::ClientKey;
+use crate::private_key_jwt::{assertion, ASSERTION_TYPE};
 
 /// FAPI 2.0 §5.3.2.2: nonces up to 64 characters must be supported.
 const NONCE: &str = "n-01234567890123456789012345678901234567890123456789012345678901";

@@ -14,7 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{serve_loopback, unique_email, TestApp};
-use crate::private_key_jwt::{assertion, cc, claims, ClientKey, ASSERTION_TYPE};
+use crate::helpers::ClientKey;
+use crate::private_key_jwt::{assertion, cc, claims, ASSERTION_TYPE};
 
 /// The client's own server: `/jwks` serves the current set (and counts fetches); the other
 /// paths misbehave in one way each.
