@@ -33,7 +33,7 @@ use tower_http::{
 
 use crate::{
     accounts::passwords::PasswordHasherPool, clock::Clock, config::Config, crypto::ServerKeys,
-    store::Store,
+    oauth::client_keys::KeySets, outbound::Outbound, store::Store,
 };
 
 /// Everything a handler may use. One `Arc`: axum clones the state for every request.
@@ -50,6 +50,10 @@ pub struct Shared {
     pub keyring: Arc<crate::keys::KeyRing>,
     /// Where every handler reads "now" (the system clock, or a manual one in tests).
     pub clock: Clock,
+    /// The HTTP client logi calls out with (back-channel logout deliveries, `jwks_uri`).
+    pub outbound: Outbound,
+    /// Key sets fetched from `private_key_jwt` clients' `jwks_uri`s, cached in this process.
+    pub key_sets: KeySets,
 }
 
 impl std::ops::Deref for AppState {
@@ -66,6 +70,7 @@ impl AppState {
         keys: ServerKeys,
         keyring: Arc<crate::keys::KeyRing>,
         clock: Clock,
+        outbound: Outbound,
     ) -> Self {
         AppState(Arc::new(Shared {
             config: Arc::new(config),
@@ -75,6 +80,8 @@ impl AppState {
             metrics: ops::prometheus(),
             keyring,
             clock,
+            key_sets: KeySets::new(outbound.clone()),
+            outbound,
         }))
     }
 }

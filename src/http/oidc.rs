@@ -277,7 +277,12 @@ async fn logout(
         return Ok(csrf.apply(html(StatusCode::OK, body)));
     }
     if let Some(cookie) = extract::cookie(&headers, sessions::cookie_name(&state.config)) {
-        sessions::end(&state.store, &cookie).await?;
+        sessions::end_sessions(
+            &state.store,
+            sessions::Ending::Cookie(&cookie),
+            state.clock.now(),
+        )
+        .await?;
     }
     let mut response = match redirect {
         Some(uri) => {

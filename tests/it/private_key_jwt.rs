@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::common::{unique_email, TestApp};
 use crate::helpers::ClientKey;
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 struct KeyClient {
     client_id: String,
@@ -45,16 +45,16 @@ async fn register(app: &TestApp, keys: &[(&ClientKey, &str)]) -> KeyClient {
     }
 }
 
-fn claims(app: &TestApp, client_id: &str, aud: &str) -> Value {
+pub(crate) fn claims(app: &TestApp, client_id: &str, aud: &str) -> Value {
     json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": app.now() + 60,
            "iat": app.now(), "jti": crate::common::unique_email("jti")})
 }
 
-fn assertion(key: &ClientKey, kid: &str, claims: &Value) -> String {
+pub(crate) fn assertion(key: &ClientKey, kid: &str, claims: &Value) -> String {
     key.sign(&json!({"alg": key.alg(), "kid": kid, "typ": "JWT"}), claims)
 }
 
-async fn cc(app: &TestApp, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(crate) async fn cc(app: &TestApp, extra: &[(&str, &str)]) -> (StatusCode, Value) {
     let mut form = vec![("grant_type", "client_credentials")];
     form.extend_from_slice(extra);
     let r = app
@@ -296,7 +296,8 @@ async fn key_registration_is_checked_and_keys_can_be_replaced() {
             json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "AAAA"}]}}),
         ),
         with(
-            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://rp.example/jwks"}),
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [es.jwk("k1")]},
+                   "jwks_uri": "https://rp.example/jwks"}),
         ),
         with(
             json!({"token_endpoint_auth_method": "client_secret_basic", "jwks": {"keys": [es.jwk("k1")]}}),
