@@ -95,6 +95,16 @@ impl SecretMethod {
 /// base64url characters), so no secret ever matches it. It never leaves the store.
 pub const NO_SECRET_MARKER: &str = "-";
 
+/// Where a `private_key_jwt` client's public keys are: exactly one of `jwks` and `jwks_uri`
+/// (RFC 7591 §2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// A JWK Set registered inline (JSON text).
+    Inline(String),
+    /// The URL of the client's JWK Set, fetched and cached by logi.
+    Uri(String),
+}
+
 /// How a registered client authenticates, with exactly the data its kind needs.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -103,8 +113,8 @@ pub enum ClientAuth {
     /// A confidential client with a shared secret, of which logi keeps only an HMAC.
     Secret { method: SecretMethod, hash: String },
     /// A confidential client that signs assertions with its own keys (`private_key_jwt`): logi
-    /// keeps its public JWK Set (JSON text) and no secret.
-    PrivateKeyJwt { jwks: String },
+    /// keeps its public JWK Set, or where to fetch it, and no secret.
+    PrivateKeyJwt { keys: ClientKeys },
 }
 
 impl std::fmt::Debug for ClientAuth {
@@ -143,11 +153,23 @@ impl ClientAuth {
         }
     }
 
-    /// The registered JWK Set of a `private_key_jwt` client.
+    /// The JWK Set a `private_key_jwt` client registered inline.
     pub fn jwks(&self) -> Option<&str> {
         match self {
-            ClientAuth::PrivateKeyJwt { jwks } => Some(jwks),
-            ClientAuth::Public | ClientAuth::Secret { .. } => None,
+            ClientAuth::PrivateKeyJwt {
+                keys: ClientKeys::Inline(jwks),
+            } => Some(jwks),
+            _ => None,
+        }
+    }
+
+    /// The `jwks_uri` of a `private_key_jwt` client that registered one.
+    pub fn jwks_uri(&self) -> Option<&str> {
+        match self {
+            ClientAuth::PrivateKeyJwt {
+                keys: ClientKeys::Uri(uri),
+            } => Some(uri),
+            _ => None,
         }
     }
 
@@ -160,37 +182,40 @@ impl ClientAuth {
     }
 
     /// Rebuilds the value from its stored columns; `None` when they contradict each other (a
-    /// public client with a secret, a confidential one without, an unknown name).
+    /// public client with a secret, a confidential one without, keys beside a secret, both or
+    /// neither of `jwks` and `jwks_uri` for a key-based client, an unknown name).
     pub fn from_columns(
         client_type: &str,
         method: &str,
         secret_hash: Option<String>,
         jwks: Option<String>,
+        jwks_uri: Option<String>,
     ) -> Option<ClientAuth> {
+        let keys = match (jwks, jwks_uri) {
+            (None, None) => None,
+            (Some(jwks), None) => Some(ClientKeys::Inline(jwks)),
+            (None, Some(uri)) => Some(ClientKeys::Uri(uri)),
+            (Some(_), Some(_)) => return None,
+        };
+        let no_keys = keys.is_none();
         match (
             ClientType::parse(client_type)?,
             AuthMethod::parse(method)?,
             secret_hash,
         ) {
-            (ClientType::Public, AuthMethod::None, None) if jwks.is_none() => {
-                Some(ClientAuth::Public)
-            }
+            (ClientType::Public, AuthMethod::None, None) if no_keys => Some(ClientAuth::Public),
             (ClientType::Confidential, AuthMethod::PrivateKeyJwt, Some(marker))
                 if marker == NO_SECRET_MARKER =>
             {
-                jwks.map(|jwks| ClientAuth::PrivateKeyJwt { jwks })
+                keys.map(|keys| ClientAuth::PrivateKeyJwt { keys })
             }
-            (ClientType::Confidential, AuthMethod::ClientSecretBasic, Some(hash))
-                if jwks.is_none() =>
-            {
+            (ClientType::Confidential, AuthMethod::ClientSecretBasic, Some(hash)) if no_keys => {
                 Some(ClientAuth::Secret {
                     method: SecretMethod::Basic,
                     hash,
                 })
             }
-            (ClientType::Confidential, AuthMethod::ClientSecretPost, Some(hash))
-                if jwks.is_none() =>
-            {
+            (ClientType::Confidential, AuthMethod::ClientSecretPost, Some(hash)) if no_keys => {
                 Some(ClientAuth::Secret {
                     method: SecretMethod::Post,
                     hash,
@@ -236,7 +261,7 @@ mod tests {
             ("public", "private_key_jwt", None, None),
         ];
         for (t, m, h, expected) in cases {
-            let got = ClientAuth::from_columns(t, m, h.map(String::from), None);
+            let got = ClientAuth::from_columns(t, m, h.map(String::from), None, None);
             assert_eq!(&got, expected, "{t} {m} {h:?}");
             if let Some(auth) = got {
                 assert_eq!(auth.client_type().as_str(), *t);
@@ -255,11 +280,12 @@ mod tests {
             "private_key_jwt",
             marker.clone(),
             jwks.clone(),
+            None,
         );
         assert_eq!(
             auth,
             Some(ClientAuth::PrivateKeyJwt {
-                jwks: r#"{"keys":[]}"#.into()
+                keys: ClientKeys::Inline(r#"{"keys":[]}"#.into())
             })
         );
         let auth = auth.unwrap();
@@ -268,7 +294,13 @@ mod tests {
         assert_eq!(auth.secret_hash_column(), Some(NO_SECRET_MARKER));
         // Keys without the method, the method without keys, or keys beside a secret: refused.
         assert_eq!(
-            ClientAuth::from_columns("confidential", "private_key_jwt", marker, None),
+            ClientAuth::from_columns(
+                "confidential",
+                "private_key_jwt",
+                marker.clone(),
+                None,
+                None
+            ),
             None
         );
         assert_eq!(
@@ -276,7 +308,8 @@ mod tests {
                 "confidential",
                 "private_key_jwt",
                 Some("h".into()),
-                jwks.clone()
+                jwks.clone(),
+                None
             ),
             None
         );
@@ -285,11 +318,45 @@ mod tests {
                 "confidential",
                 "client_secret_basic",
                 Some("h".into()),
-                jwks.clone()
+                jwks.clone(),
+                None
             ),
             None
         );
-        assert_eq!(ClientAuth::from_columns("public", "none", None, jwks), None);
+        assert_eq!(
+            ClientAuth::from_columns("public", "none", None, jwks.clone(), None),
+            None
+        );
+        // A URI instead of inline keys; never both, and never on another kind of client.
+        let uri = Some("https://rp.example/jwks".to_string());
+        let by_uri = ClientAuth::from_columns(
+            "confidential",
+            "private_key_jwt",
+            marker.clone(),
+            None,
+            uri.clone(),
+        )
+        .unwrap();
+        assert_eq!(by_uri.jwks_uri(), uri.as_deref());
+        assert_eq!(by_uri.jwks(), None);
+        assert_eq!(
+            ClientAuth::from_columns("confidential", "private_key_jwt", marker, jwks, uri.clone()),
+            None
+        );
+        assert_eq!(
+            ClientAuth::from_columns("public", "none", None, None, uri.clone()),
+            None
+        );
+        assert_eq!(
+            ClientAuth::from_columns(
+                "confidential",
+                "client_secret_post",
+                Some("h".into()),
+                None,
+                uri
+            ),
+            None
+        );
     }
 
     #[test]

@@ -104,6 +104,17 @@ pub struct Config {
     pub metrics_token: Secret,
     /// `pretty` or `json`.
     pub log_format: String,
+    /// Outbound HTTP (a client's `jwks_uri`, back-channel logout): time to connect.
+    pub outbound_connect_timeout_ms: u64,
+    /// Outbound HTTP: time for a whole exchange, response body included.
+    pub outbound_timeout_ms: u64,
+    /// How often each process looks for due deliveries in the outbox (back-channel logout
+    /// tokens); a delivery queued by this process is attempted at once.
+    pub outbox_poll_interval_ms: u64,
+    /// Attempts of one delivery before it is given up (and recorded as such).
+    pub outbox_max_attempts: u32,
+    /// The longest wait between two attempts (the wait doubles from 10 s up to this).
+    pub outbox_max_backoff_seconds: u64,
 }
 
 impl Default for Config {
@@ -145,6 +156,11 @@ impl Default for Config {
             metrics_allow_loopback: true,
             metrics_token: Secret::default(),
             log_format: "pretty".into(),
+            outbound_connect_timeout_ms: 2000,
+            outbound_timeout_ms: 5000,
+            outbox_poll_interval_ms: 5000,
+            outbox_max_attempts: 10,
+            outbox_max_backoff_seconds: 3600,
         }
     }
 }
@@ -253,6 +269,17 @@ impl Config {
                 "database_acquire_timeout_ms",
                 self.database_acquire_timeout_ms,
             ),
+            (
+                "outbound_connect_timeout_ms",
+                self.outbound_connect_timeout_ms,
+            ),
+            ("outbound_timeout_ms", self.outbound_timeout_ms),
+            ("outbox_poll_interval_ms", self.outbox_poll_interval_ms),
+            (
+                "outbox_max_backoff_seconds",
+                self.outbox_max_backoff_seconds,
+            ),
+            ("outbox_max_attempts", u64::from(self.outbox_max_attempts)),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0"));

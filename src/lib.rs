@@ -4,6 +4,8 @@
 //! `tests/it/architecture.rs` checks it):
 //! - [`clock`]: the only reader of the system time; handlers read `AppState::clock`.
 //! - [`config`]: file + `LOGI_*` environment configuration, validated once at start.
+//! - [`outbound`]: the one HTTP client logi calls out with (a client's `jwks_uri`, back-channel
+//!   logout): no redirects, time limits, a size cap.
 //! - [`crypto`]: server keys derived from the master key, secret hashing, randomness.
 //! - [`clients`]: what a client is (type, authentication method) as data; no rules.
 //! - [`store`]: the one query layer over PostgreSQL and SQLite, and the only place that opens a
@@ -31,6 +33,7 @@ pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod oidc;
+pub mod outbound;
 pub mod server;
 pub mod store;
 #[cfg(test)]

@@ -45,9 +45,16 @@ enum AppsCommand {
     List,
     /// Mark an application verified: its authorization errors are then redirected to it even
     /// before anyone signs in (RFC 9700 §4.11.2).
-    Verify { client_id: String },
+    Verify {
+        /// A client_id may start with `-` (it is base64url): taken as the value, not a flag.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Withdraw the verification.
-    Unverify { client_id: String },
+    Unverify {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -235,5 +242,23 @@ fn init_tracing(config: &Config) {
             .with_writer(std::io::stderr)
             .with_env_filter(filter)
             .init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_id_that_starts_with_a_hyphen_is_a_value() {
+        for verb in ["verify", "unverify"] {
+            let cli = Cli::try_parse_from(["logi", "apps", verb, "-Xy_z"]).expect("parses");
+            match cli.command {
+                Some(Command::Apps {
+                    command: AppsCommand::Verify { client_id } | AppsCommand::Unverify { client_id },
+                }) => assert_eq!(client_id, "-Xy_z"),
+                _ => panic!("{verb}: not an apps command"),
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Wiring: open the store, migrate, build the app, serve until a shutdown signal.
 
 pub mod conn;
+pub mod outbox;
 
 use std::{future::Future, time::Duration};
 
@@ -29,6 +30,8 @@ pub enum StartError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Outbound(String),
 }
 
 /// Opens the database, applies migrations and builds the shared state, on the system clock.
@@ -51,12 +54,14 @@ pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState
     let keys = ServerKeys::load(&config, !has_keys)?;
     crate::keys::check_master_key(&store, &keys).await?;
     let keyring = crate::keys::KeyRing::load(&store, &keys, clock.now()).await?;
+    let outbound = crate::outbound::Outbound::new(&config).map_err(StartError::Outbound)?;
     Ok(AppState::new(
         config,
         store,
         keys,
         std::sync::Arc::new(keyring),
         clock,
+        outbound,
     ))
 }
 
@@ -83,7 +88,20 @@ pub async fn serve(
         shutdown_timeout: Duration::from_secs(config.shutdown_timeout_seconds),
     };
     tracing::debug!(?limits, "connection limits");
+    // The outbox worker stops with the server: it finishes the batch in hand (each delivery
+    // bounded by `outbound_timeout_ms`), and whatever it had not claimed waits in the database.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = outbox::spawn(state.clone(), stop_rx);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let shutdown_timeout = limits.shutdown_timeout;
     conn::serve_with_limits(http::router(state), listener, limits, shutdown).await;
+    tokio::select! {
+        _ = worker => {},
+        _ = clock::pause(shutdown_timeout) => tracing::warn!("the outbox worker did not stop in time"),
+    }
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use hyper::{header, Request, StatusCode};
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::helpers::form_value;
+use crate::helpers::{form_value, ClientKey};
 use crate::http::{bodyless, form, json_body, urlencode, Body, Conn, Target};
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
@@ -28,6 +28,9 @@ pub(crate) struct Fixture {
     /// scope of the API `resource`, which its developer registered.
     pub(crate) basic_api: String,
     pub(crate) resource: String,
+    /// A `private_key_jwt` client (RFC 7523) and the key it signs its assertions with.
+    pub(crate) key_client_id: String,
+    pub(crate) client_key: ClientKey,
     session_cookie: String,
     pub(crate) csrf_cookie: String,
     pub(crate) csrf_token: String,
@@ -168,6 +171,36 @@ pub(crate) async fn prepare(target: &Arc<Target>, id_token_alg: Option<&str>) ->
         machine["client_secret"].as_str().expect("client_secret"),
     );
 
+    // A machine client that authenticates with private_key_jwt (ES256).
+    let client_key = ClientKey::es256();
+    let key_client = conn
+        .send(json_body(
+            target
+                .post("/developer/applications")
+                .header(header::AUTHORIZATION, format!("Bearer {dev_token}")),
+            &json!({
+                "client_name": "Bench key client",
+                "client_type": "confidential",
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [client_key.jwk("bench-1")]},
+                "grant_types": ["client_credentials"],
+                "scope": "api",
+            }),
+        ))
+        .await
+        .and_then(|r| {
+            r.expect(
+                StatusCode::CREATED,
+                "POST /developer/applications (key client)",
+            )
+        })
+        .and_then(|r| r.json("key client"))
+        .expect("private_key_jwt client registration");
+    let key_client_id = key_client["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_string();
+
     let fx = Fixture {
         target: target.clone(),
         email,
@@ -175,6 +208,8 @@ pub(crate) async fn prepare(target: &Arc<Target>, id_token_alg: Option<&str>) ->
         basic,
         basic_api,
         resource,
+        key_client_id,
+        client_key,
         session_cookie,
         csrf_cookie,
         csrf_token,
@@ -307,4 +342,28 @@ fn basic_header(client_id: &str, client_secret: &str) -> String {
             urlencode(client_secret)
         ))
     )
+}
+
+impl Fixture {
+    /// A fresh client assertion (RFC 7523 §3) of the key client for the token endpoint: a new
+    /// `jti` each time (logi refuses a replay), valid for a minute.
+    pub(crate) fn client_assertion(&self) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let jti = URL_SAFE_NO_PAD.encode(rand_bytes());
+        self.client_key.sign(
+            &json!({"alg": "ES256", "kid": "bench-1", "typ": "JWT"}),
+            &json!({"iss": self.key_client_id, "sub": self.key_client_id,
+                    "aud": format!("http://{}", self.target.addr), "iat": now, "exp": now + 60,
+                    "jti": jti}),
+        )
+    }
+}
+
+fn rand_bytes() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
+    b
 }

@@ -286,6 +286,22 @@ async fn bench_backend(
         ccr.groups[0].rate() / cc.groups[0].rate().max(f64::MIN_POSITIVE)
     );
 
+    // a'') client_credentials with private_key_jwt: the assertion check (one ES256 verify and
+    // the shared jti cache) beside client_secret_basic (one HMAC).
+    let cck = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::stateless(Kind::ClientCredentialsKeyJwt, n)],
+    )
+    .await;
+    cpu.push(cck.cpu_per_request("client_credentials with private_key_jwt"));
+    report.push(name, "client_credentials with private_key_jwt", &cck, 0);
+    println!(
+        "{name}: client_credentials with private_key_jwt at {:.2}× the client_secret_basic rate",
+        cck.groups[0].rate() / cc.groups[0].rate().max(f64::MIN_POSITIVE)
+    );
+
     // b) refresh_token: one chain per connection, each request presents the latest token.
     let chains = obtain_tokens(&fx, n, "openid offline_access", "refresh_token").await;
     let rt = run_scenario(

@@ -26,6 +26,8 @@ pub(crate) enum Kind {
     ClientCredentials,
     /// `client_credentials` with `resource` (RFC 8707): the token's `aud` is an API.
     ClientCredentialsResource,
+    /// `client_credentials` authenticated with `private_key_jwt` (an ES256 client assertion).
+    ClientCredentialsKeyJwt,
     Refresh,
     AuthorizationCode,
     Userinfo,
@@ -85,6 +87,22 @@ async fn step(kind: Kind, conn: &mut Conn, fx: &Fixture, token: &mut String) -> 
             ))
             .await?
             .expect(StatusCode::OK, "client_credentials with resource")?;
+        }
+        Kind::ClientCredentialsKeyJwt => {
+            let assertion = fx.client_assertion();
+            conn.send(form(
+                target.post("/oauth/token"),
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.as_str()),
+                ],
+            ))
+            .await?
+            .expect(StatusCode::OK, "client_credentials with private_key_jwt")?;
         }
         Kind::Refresh => {
             let reply = conn

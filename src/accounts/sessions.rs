@@ -1,5 +1,7 @@
 //! Server-side browser sessions: the cookie carries 256 random bits, the database their SHA-256.
 
+use serde::{Deserialize, Serialize};
+
 use super::amr::Amr;
 use crate::{
     config::Config,
@@ -76,6 +78,67 @@ pub async fn current_with_user(
     store::sessions::active_with_user(store, &sha256_b64(cookie_value), now).await
 }
 
-pub async fn end(store: &Store, cookie_value: &str) -> store::Result<()> {
-    store::sessions::delete(store, &sha256_b64(cookie_value)).await
+/// Which sessions end (see [`end_sessions`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Ending<'a> {
+    /// The session behind this cookie value (`POST /logout`, RP-initiated logout).
+    Cookie(&'a str),
+    /// One session of a user by its `sid` (the account page's sign-out of a session).
+    Session { user_id: &'a str, sid: &'a str },
+    /// Every session of a user (password reset, operator disable, account deletion).
+    AllOf { user_id: &'a str },
+}
+
+/// The outbox kind of a [`SessionEnded`] notice.
+pub const SESSION_ENDED: &str = "backchannel_logout";
+
+/// What the outbox keeps to tell one application that a session it received an ID token in
+/// has ended (OIDC Back-Channel Logout 1.0). Identifiers only: the logout token is made and
+/// signed when it is delivered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEnded {
+    pub application_id: String,
+    /// The user (`sub`).
+    pub sub: String,
+    pub sid: String,
+}
+
+impl SessionEnded {
+    fn outbox_item(client: &store::sessions::SessionClient) -> store::outbox::NewItem {
+        let notice = SessionEnded {
+            application_id: client.application_id.clone(),
+            sub: client.user_id.clone(),
+            sid: client.sid.clone(),
+        };
+        store::outbox::NewItem {
+            kind: SESSION_ENDED.into(),
+            payload: serde_json::to_string(&notice).unwrap_or_default(),
+        }
+    }
+}
+
+/// Ends sessions. **Every path that ends a session goes through here** (sign-out, RP-initiated
+/// logout, and later the account page, password reset, operator disable): the sessions are
+/// deleted and, in the same transaction, each application that received an ID token in one of
+/// them and registered a `backchannel_logout_uri` gets a notice queued in the outbox, which a
+/// background worker delivers (the caller never waits for an application). Returns the number
+/// of notices queued.
+pub async fn end_sessions(store: &Store, ending: Ending<'_>, now: i64) -> store::Result<usize> {
+    let hash;
+    let which = match ending {
+        Ending::Cookie(value) => {
+            if value.is_empty() || value.len() > 100 {
+                return Ok(0);
+            }
+            hash = sha256_b64(value);
+            store::sessions::Which::IdHash(&hash)
+        }
+        Ending::Session { user_id, sid } => store::sessions::Which::Sid { user_id, sid },
+        Ending::AllOf { user_id } => store::sessions::Which::AllOf { user_id },
+    };
+    let queued = store::sessions::end(store, which, now, &SessionEnded::outbox_item).await?;
+    if queued > 0 {
+        tracing::info!(target: "logi::security", queued, "session ended: back-channel logout queued");
+    }
+    Ok(queued)
 }

@@ -30,10 +30,21 @@ pub struct MetadataInput {
     pub require_pushed_authorization_requests: Option<bool>,
     #[serde(default, deserialize_with = "reuse_interval")]
     pub refresh_token_reuse_interval_seconds: Option<i64>,
-    /// The public keys of a `private_key_jwt` client (a JWK Set).
+    /// The public keys of a `private_key_jwt` client (a JWK Set)…
     pub jwks: Option<serde_json::Value>,
-    /// Not supported yet: refused with a clear message rather than ignored.
+    /// … or where logi fetches them (exactly one of the two).
     pub jwks_uri: Option<String>,
+    /// OIDC Back-Channel Logout: where logout tokens go; `null` in a PATCH removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
+}
+
+/// A member that may be given as `null` to clear it: absent → `None`, `null` → `Some(None)`.
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `refresh_token_reuse_interval_seconds` as a JSON integer; anything else is refused with an
@@ -76,14 +87,14 @@ pub fn register(
         .grant_types
         .unwrap_or_else(|| vec![policy::GRANT_AUTHORIZATION_CODE.to_string()]);
     let scope = input.scope.unwrap_or_else(|| default_scope(&grant_types));
-    if input.jwks_uri.is_some() {
-        return Err(MetadataError::InvalidClientMetadata(
-            "jwks_uri is not supported yet: register the keys inline in jwks".into(),
-        ));
-    }
     let jwks = input.jwks.as_ref().map(|v| v.to_string());
-    let (auth, client_secret) =
-        policy::new_client_auth(client_type, auth_method, jwks.as_deref(), keys)?;
+    let (auth, client_secret) = policy::new_client_auth(
+        client_type,
+        auth_method,
+        jwks.as_deref(),
+        input.jwks_uri.as_deref(),
+        keys,
+    )?;
     let application = Application {
         id: format!("app_{}", random_token(12)),
         client_id: random_token(18),
@@ -106,6 +117,10 @@ pub fn register(
         refresh_token_reuse_interval_seconds: input
             .refresh_token_reuse_interval_seconds
             .unwrap_or(0),
+        backchannel_logout_uri: input.backchannel_logout_uri.flatten(),
+        backchannel_logout_session_required: input
+            .backchannel_logout_session_required
+            .unwrap_or(false),
         // Only an operator verifies an application (`logi apps verify`).
         verified: false,
         created_at: now,
@@ -132,14 +147,8 @@ pub fn apply_patch(
             policy::resolve_type_and_auth_method(Some(client_type.as_str()), Some(method))?;
         next.auth = policy::with_auth_method(&next.auth, method)?;
     }
-    if input.jwks_uri.is_some() {
-        return Err(MetadataError::InvalidClientMetadata(
-            "jwks_uri is not supported yet: register the keys inline in jwks".into(),
-        ));
-    }
-    if let Some(jwks) = input.jwks {
-        next.auth = policy::with_jwks(&next.auth, &jwks.to_string())?;
-    }
+    let jwks = input.jwks.as_ref().map(|v| v.to_string());
+    next.auth = policy::with_keys(&next.auth, jwks.as_deref(), input.jwks_uri.as_deref())?;
     if let Some(v) = input.client_name {
         next.client_name = v;
     }
@@ -169,6 +178,12 @@ pub fn apply_patch(
     }
     if let Some(v) = input.refresh_token_reuse_interval_seconds {
         next.refresh_token_reuse_interval_seconds = v;
+    }
+    if let Some(v) = input.backchannel_logout_uri {
+        next.backchannel_logout_uri = v;
+    }
+    if let Some(v) = input.backchannel_logout_session_required {
+        next.backchannel_logout_session_required = v;
     }
     next.updated_at = now;
     validate(next)
@@ -289,6 +304,11 @@ pub fn validate(mut app: Application) -> Result<Application, MetadataError> {
             "refresh_token_reuse_interval_seconds must be between 0 and \
              {MAX_REFRESH_TOKEN_REUSE_INTERVAL}"
         )));
+    }
+
+    // OIDC Back-Channel Logout §2.2: an absolute URL logi POSTs to (https, or loopback http).
+    if let Some(uri) = &app.backchannel_logout_uri {
+        policy::check_outbound_uri("backchannel_logout_uri", uri)?;
     }
 
     // The algorithms logi has signing keys for, as discovery advertises them.

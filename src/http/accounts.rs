@@ -271,7 +271,12 @@ async fn logout(
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
     if let Some(cookie) = extract::cookie(&headers, sessions::cookie_name(&state.config)) {
-        sessions::end(&state.store, &cookie).await?;
+        sessions::end_sessions(
+            &state.store,
+            sessions::Ending::Cookie(&cookie),
+            state.clock.now(),
+        )
+        .await?;
     }
     let mut response = Redirect::to("/?signed_out=1").into_response();
     response.headers_mut().append(

@@ -117,22 +117,46 @@ async fn create(
     let Some(CurrentUser { user, .. }) = current else {
         return Ok(to_login());
     };
-    let input = MetadataInput {
+    // An empty field means "not given" (the default applies).
+    let text = |name: &str| {
+        params
+            .get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    };
+    let jwks = match text("jwks").map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
+        None => Ok(None),
+        Some(Ok(v)) => Ok(Some(v)),
+        Some(Err(_)) => Err(MetadataError::InvalidClientMetadata(
+            "jwks must be a JSON JWK Set: {\"keys\": [...]}".into(),
+        )),
+    };
+    let input = jwks.map(|jwks| MetadataInput {
         client_name: params.get("client_name").map(String::from),
         client_type: params.get("client_type").map(String::from),
+        token_endpoint_auth_method: text("token_endpoint_auth_method"),
         redirect_uris: Some(words(params.get("redirect_uris")).unwrap_or_default()),
         grant_types: words(params.get("grant_types")),
         scope: params.get("scope").map(String::from),
         // Left empty, the default applies (the origins of the redirect URIs).
         allowed_cors_origins: words(params.get("allowed_cors_origins")).filter(|v| !v.is_empty()),
+        jwks,
+        jwks_uri: text("jwks_uri"),
+        backchannel_logout_uri: Some(text("backchannel_logout_uri")),
+        backchannel_logout_session_required: Some(
+            params.get("backchannel_logout_session_required") == Some("yes"),
+        ),
         ..MetadataInput::default()
-    };
+    });
     let refused = |e: String| Shown {
         created: None,
         secret: None,
         error: Some(e),
     };
-    let registered = match apps::register(input, &user.id, &state.keys, state.clock.now()) {
+    let registered = match input
+        .and_then(|input| apps::register(input, &user.id, &state.keys, state.clock.now()))
+    {
         Ok(r) => r,
         Err(MetadataError::InvalidRedirectUri(e) | MetadataError::InvalidClientMetadata(e)) => {
             return page(&state, &headers, &user, StatusCode::BAD_REQUEST, refused(e)).await;

@@ -295,6 +295,8 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
         "allowed_cors_origins": app.cors_origins,
         "require_pushed_authorization_requests": app.require_pushed_authorization_requests,
         "refresh_token_reuse_interval_seconds": app.refresh_token_reuse_interval_seconds,
+        "backchannel_logout_uri": app.backchannel_logout_uri,
+        "backchannel_logout_session_required": app.backchannel_logout_session_required,
         // Read-only: set by an operator with `logi apps verify`.
         "verified": app.verified,
         "created_at": app.created_at,
@@ -302,6 +304,9 @@ pub fn application_json(app: &Application, client_secret: Option<&str>) -> Value
     });
     if let Some(jwks) = app.auth.jwks() {
         v["jwks"] = serde_json::from_str(jwks).unwrap_or(Value::Null);
+    }
+    if let Some(uri) = app.auth.jwks_uri() {
+        v["jwks_uri"] = json!(uri);
     }
     if let Some(secret) = client_secret {
         v["client_secret"] = json!(secret);
@@ -356,10 +361,19 @@ async fn get_application(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     extract::path_text(&id)?;
-    Ok(Json(application_json(
-        &owned(&state, &dev, &id).await?,
-        None,
-    )))
+    let app = owned(&state, &dev, &id).await?;
+    let mut body = application_json(&app, None);
+    // The last back-channel logout delivery, so the developer sees failures (read-only).
+    let status = store::applications::logout_status(&state.store, &app.id).await?;
+    body["backchannel_logout_status"] = match status {
+        Some(s) => json!({
+            "last_attempt_at": s.last_attempt_at,
+            "last_result": s.last_result,
+            "last_error": s.last_error,
+        }),
+        None => Value::Null,
+    };
+    Ok(Json(body))
 }
 
 async fn patch_application(

@@ -38,6 +38,8 @@ use crate::{
     clock::Clock,
     config::Config,
     crypto::ServerKeys,
+    oauth::client_keys::KeySets,
+    outbound::Outbound,
     store::Store,
 };
 
@@ -55,6 +57,10 @@ pub struct Shared {
     pub keyring: Arc<crate::keys::KeyRing>,
     /// Where every handler reads "now" (the system clock, or a manual one in tests).
     pub clock: Clock,
+    /// The HTTP client logi calls out with (back-channel logout deliveries, `jwks_uri`).
+    pub outbound: Outbound,
+    /// Key sets fetched from `private_key_jwt` clients' `jwks_uri`s, cached in this process.
+    pub key_sets: KeySets,
     /// The WebAuthn relying party (off when the issuer's host is not a domain name).
     pub passkeys: Passkeys,
 }
@@ -73,6 +79,7 @@ impl AppState {
         keys: ServerKeys,
         keyring: Arc<crate::keys::KeyRing>,
         clock: Clock,
+        outbound: Outbound,
     ) -> Self {
         AppState(Arc::new(Shared {
             passkeys: Passkeys::from_config(&config),
@@ -83,6 +90,8 @@ impl AppState {
             metrics: ops::prometheus(),
             keyring,
             clock,
+            key_sets: KeySets::new(outbound.clone()),
+            outbound,
         }))
     }
 }

@@ -123,6 +123,7 @@ fn authorize_params(p: &Params) -> AuthorizeParams {
         acr_values: get("acr_values"),
         request: get("request"),
         request_uri: get("request_uri"),
+        dpop_jkt: get("dpop_jkt"),
         resource: p.get_all("resource"),
         pushed: false,
     }
@@ -272,6 +273,21 @@ async fn par(
     let mut request = authorize_params(&params);
     request.client_id = Some(app.client_id.clone());
     request.pushed = true;
+    // RFC 9449 §10.1: a DPoP proof sent with the pushed request binds the code to its key, as
+    // `dpop_jkt` does; both given, they must name the same key.
+    let t = state.clock.now();
+    if let Some(proof) = dpop_proof(&state, &headers, "POST", "/oauth/par", t).await? {
+        match &request.dpop_jkt {
+            Some(jkt) if *jkt != proof.jkt => {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidDpopProof,
+                    "dpop_jkt does not match the key of the DPoP proof",
+                )
+                .into())
+            }
+            _ => request.dpop_jkt = Some(proof.jkt),
+        }
+    }
     match authorize::validate(&state.store, request.clone()).await {
         Ok(_) => {}
         Err(AuthorizeError::Fatal(message)) => {
@@ -282,7 +298,6 @@ async fn par(
     }
     let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", random_token(32));
     let stored = serde_json::to_string(&request).map_err(ApiError::internal)?;
-    let t = state.clock.now();
     store::oauth::insert_pushed(
         &state.store,
         &state.keys.hash_secret(&request_uri),
@@ -802,11 +817,19 @@ async fn authenticate_client(
     // The request is for this client from here on, even when its authentication fails.
     cors.set(&app.cors_origins);
     let t = state.clock.now();
+    // A key-based client's keys for this assertion: inline, or from its jwks_uri (cached).
+    let client_keys = state
+        .key_sets
+        .for_client(&app, creds.assertion.as_deref(), t)
+        .await;
     // An assertion may name the issuer or the endpoint it was sent to (RFC 7523 §3, OIDC Core §9).
     let ctx = policy::AssertionContext {
         issuer: &state.config.issuer,
         endpoint,
         now: t,
+        client_keys: client_keys
+            .as_ref()
+            .map(|r| r.as_deref().map_err(String::as_str)),
     };
     if let Some(assertion) = policy::authenticate_client(&app, &creds, &state.keys, &ctx)? {
         // Single use, in every process, until it expires.
@@ -953,8 +976,13 @@ async fn introspect(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    // A resource server may introspect the tokens of its developer's APIs.
+    let target = Target {
+        apis: store::apis::for_owner(&state.store, &app.owner_id).await?,
+        requested: None,
+    };
     let body = revocation::introspect(
-        &context(&state, state.clock.now(), None, Target::none()),
+        &context(&state, state.clock.now(), None, target),
         &app,
         token,
     )

@@ -147,24 +147,34 @@ async fn userinfo(
         },
         now: t,
     };
+    let token = match presented {
+        Presented::Bearer(token) | Presented::Dpop { token, .. } => token,
+    };
     let result = async {
-        let claims = bearer::authorize_request(
+        let verified = bearer::authorize_request(
             &state.store,
             &state.keyring,
             &state.config,
             presented,
             &request,
         )
-        .await?;
+        .await;
         if cors.wanted() {
-            // The access token's client decides which origins may read the answer.
-            if let Some(app) =
-                store::applications::by_client_id(&state.store, &claims.claims.client_id).await?
-            {
-                cors.set(&app.cors_origins);
+            // The access token's client decides which origins may read the answer, a refusal
+            // included: a browser app must see `use_dpop_nonce` and `invalid_token` (expired,
+            // revoked) to react. A token logi signed names its client even then.
+            let client_id = match &verified {
+                Ok(v) => Some(v.claims.client_id.clone()),
+                Err(_) => bearer::decode_access_token(&state.keyring, &state.config, token, None)
+                    .map(|claims| claims.client_id),
+            };
+            if let Some(id) = client_id {
+                if let Some(app) = store::applications::by_client_id(&state.store, &id).await? {
+                    cors.set(&app.cors_origins);
+                }
             }
         }
-        userinfo::claims_for(&claims)
+        userinfo::claims_for(&verified?)
     }
     .await;
     let mut response = match result {
@@ -267,7 +277,12 @@ async fn logout(
         return Ok(csrf.apply(html(StatusCode::OK, body)));
     }
     if let Some(cookie) = extract::cookie(&headers, sessions::cookie_name(&state.config)) {
-        sessions::end(&state.store, &cookie).await?;
+        sessions::end_sessions(
+            &state.store,
+            sessions::Ending::Cookie(&cookie),
+            state.clock.now(),
+        )
+        .await?;
     }
     let mut response = match redirect {
         Some(uri) => {

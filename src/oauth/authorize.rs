@@ -41,6 +41,10 @@ pub struct AuthorizeParams {
     pub acr_values: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (from the parameter,
+    /// or from the proof sent to `/oauth/par`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// RFC 8707 resource indicators (the parameter may repeat).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource: Vec<String>,
@@ -63,6 +67,8 @@ pub struct ValidRequest {
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
+    /// RFC 9449 §10: the DPoP key (thumbprint) the code will be bound to.
+    pub dpop_jkt: Option<String>,
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
@@ -222,8 +228,8 @@ pub async fn validate(
     }
     let apis = store::apis::for_owner(store, &app.owner_id).await?;
     let resources = audience::for_request(&apis, &params.resource, &requested).map_err(fail)?;
-    let code_challenge = policy::check_pkce(
-        app.auth.client_type(),
+    let code_challenge = policy::check_pkce_for(
+        &app,
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     )
@@ -255,6 +261,18 @@ pub async fn validate(
             ))
         })?),
     };
+    // RFC 9449 §10: a JWK SHA-256 thumbprint, base64url without padding.
+    if let Some(jkt) = &params.dpop_jkt {
+        let is_thumbprint = jkt.len() == 43
+            && jkt
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !is_thumbprint {
+            return Err(fail(OAuthError::invalid_request(
+                "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 §10)",
+            )));
+        }
+    }
     for (name, value) in [
         ("state", &params.state),
         ("nonce", &params.nonce),
@@ -275,6 +293,7 @@ pub async fn validate(
         state: params.state.clone(),
         nonce: params.nonce.clone(),
         code_challenge,
+        dpop_jkt: params.dpop_jkt.clone(),
         prompt,
         max_age,
         login_hint: params.login_hint.clone(),
@@ -313,6 +332,7 @@ pub async fn issue_code(
         user_id: session.user_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
+        dpop_jkt: req.dpop_jkt.clone(),
         nonce: req.nonce.clone(),
         scope: req.scopes.join(" "),
         auth_time: session.auth_time,

@@ -27,6 +27,13 @@ pub const ALGS: [Algorithm; 4] = [
 /// An assertion may not live longer than this ahead of now (SPEC: at most 5 minutes).
 pub const MAX_LIFETIME_SECONDS: i64 = 300;
 
+/// How far in the future an assertion's `nbf` or `iat` may be (FAPI 2.0 asks for at least 10
+/// seconds and at most 60).
+pub const CLOCK_SKEW_SECONDS: i64 = 10;
+
+/// The smallest RSA modulus accepted in a client's keys (FAPI 2.0 Security Profile §5.4.1).
+const MIN_RSA_BITS: usize = 2048;
+
 const MAX_KEYS: usize = 20;
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 const MAX_ASSERTION_BYTES: usize = 8 * 1024;
@@ -59,11 +66,55 @@ pub fn check_jwks(text: &str) -> Result<(), String> {
         {
             return Err("jwks must hold public keys only (no private members)".into());
         }
+        if key.get("kty").and_then(Value::as_str) == Some("RSA") && rsa_bits(key) < MIN_RSA_BITS {
+            return Err(format!(
+                "jwks: RSA keys must have at least {MIN_RSA_BITS} bits"
+            ));
+        }
         let jwk: Jwk = serde_json::from_value(key.clone())
             .map_err(|_| "jwks holds a key logi cannot read".to_string())?;
         DecodingKey::from_jwk(&jwk).map_err(|_| "jwks holds a key logi cannot use".to_string())?;
     }
     Ok(())
+}
+
+/// The size in bits of an RSA JWK's modulus `n` (0 when unreadable).
+fn rsa_bits(key: &Value) -> usize {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let Some(n) = key.get("n").and_then(Value::as_str) else {
+        return 0;
+    };
+    match URL_SAFE_NO_PAD.decode(n) {
+        Ok(bytes) => {
+            let bytes: Vec<u8> = bytes.into_iter().skip_while(|b| *b == 0).collect();
+            match bytes.first() {
+                Some(first) => (bytes.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
+                None => 0,
+            }
+        }
+        Err(_) => 0,
+    }
+}
+
+/// The `kid`s of a JWK Set's keys (those that have one).
+pub fn key_ids(jwks: &str) -> Vec<String> {
+    serde_json::from_str::<JwkSet>(jwks)
+        .map(|set| {
+            set.keys
+                .into_iter()
+                .filter_map(|k| k.common.key_id)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `kid` an assertion's header names, read without verification: only to pick the keys
+/// that then verify it.
+pub fn header_kid(assertion: &str) -> Option<String> {
+    if assertion.len() > MAX_ASSERTION_BYTES {
+        return None;
+    }
+    decode_header(assertion).ok()?.kid
 }
 
 /// A valid assertion's replay data.
@@ -158,12 +209,21 @@ pub fn verify(
     if exp > now.saturating_add(MAX_LIFETIME_SECONDS) {
         return Err("client_assertion: exp is more than 5 minutes ahead".into());
     }
+    // FAPI 2.0 Security Profile §5.3.2.1: a client's clock may run a little ahead, so `nbf`
+    // and `iat` up to CLOCK_SKEW_SECONDS in the future are accepted, later ones refused.
     if claims
         .get("nbf")
         .and_then(Value::as_i64)
-        .is_some_and(|nbf| nbf > now)
+        .is_some_and(|nbf| nbf > now.saturating_add(CLOCK_SKEW_SECONDS))
     {
         return Err("client_assertion is not valid yet".into());
+    }
+    if claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .is_some_and(|iat| iat > now.saturating_add(CLOCK_SKEW_SECONDS))
+    {
+        return Err("client_assertion: iat is in the future".into());
     }
     let jti = text("jti")
         .filter(|j| !j.is_empty() && j.len() <= 256)

@@ -4,6 +4,7 @@ pub mod audience;
 pub mod authorize;
 pub mod bearer;
 pub mod client_assertion;
+pub mod client_keys;
 pub mod dpop;
 pub mod error;
 pub mod grants;

@@ -5,7 +5,7 @@
 //! at registration and never changes (see [`check_type_unchanged`]): the token rules differ per
 //! type, so changing it midway would break the security model of tokens already issued.
 
-pub use crate::clients::{AuthMethod, ClientAuth, ClientType, SecretMethod};
+pub use crate::clients::{AuthMethod, ClientAuth, ClientKeys, ClientType, SecretMethod};
 use crate::{
     crypto::ServerKeys,
     oauth::error::{ErrorCode, OAuthError},
@@ -64,34 +64,33 @@ pub fn resolve_type_and_auth_method(
 /// Only confidential clients have a secret: generated at registration (and replaced by
 /// `rotate_secret`). Returns the client's authentication and the secret to show once; a public
 /// client gets none, by construction.
-/// A `private_key_jwt` client registers its public keys (`jwks`) instead and gets no secret;
-/// `jwks` on any other client is refused.
+/// A `private_key_jwt` client registers its public keys instead, inline (`jwks`) or by URL
+/// (`jwks_uri`), exactly one of them ([`client_keys`]), and gets no secret; keys on any other
+/// client are refused.
 pub fn new_client_auth(
     client_type: ClientType,
     method: AuthMethod,
     jwks: Option<&str>,
+    jwks_uri: Option<&str>,
     keys: &ServerKeys,
 ) -> Result<(ClientAuth, Option<String>), MetadataError> {
     let bad = |m: &str| MetadataError::InvalidClientMetadata(m.to_string());
-    let secret_method = match (client_type, method, jwks) {
-        (ClientType::Confidential, AuthMethod::PrivateKeyJwt, Some(jwks)) => {
-            super::client_assertion::check_jwks(jwks).map_err(|e| bad(&e))?;
-            let auth = ClientAuth::PrivateKeyJwt {
-                jwks: jwks.to_string(),
-            };
-            return Ok((auth, None));
+    let has_keys = jwks.is_some() || jwks_uri.is_some();
+    let secret_method = match (client_type, method) {
+        (ClientType::Confidential, AuthMethod::PrivateKeyJwt) => {
+            let keys = client_keys(jwks, jwks_uri)?.ok_or_else(|| {
+                bad("private_key_jwt needs the client's public keys: jwks or jwks_uri")
+            })?;
+            return Ok((ClientAuth::PrivateKeyJwt { keys }, None));
         }
-        (ClientType::Confidential, AuthMethod::PrivateKeyJwt, None) => {
+        _ if has_keys => {
             return Err(bad(
-                "private_key_jwt needs the client's public keys in jwks",
+                "jwks and jwks_uri are only for private_key_jwt clients",
             ))
         }
-        (_, _, Some(_)) => return Err(bad("jwks is only for private_key_jwt clients")),
-        (ClientType::Public, _, None) | (_, AuthMethod::None, None) => {
-            return Ok((ClientAuth::Public, None))
-        }
-        (ClientType::Confidential, AuthMethod::ClientSecretBasic, None) => SecretMethod::Basic,
-        (ClientType::Confidential, AuthMethod::ClientSecretPost, None) => SecretMethod::Post,
+        (ClientType::Public, _) | (_, AuthMethod::None) => return Ok((ClientAuth::Public, None)),
+        (ClientType::Confidential, AuthMethod::ClientSecretBasic) => SecretMethod::Basic,
+        (ClientType::Confidential, AuthMethod::ClientSecretPost) => SecretMethod::Post,
     };
     let secret = new_client_secret();
     let auth = ClientAuth::Secret {
@@ -99,6 +98,66 @@ pub fn new_client_auth(
         hash: keys.hash_secret(&secret),
     };
     Ok((auth, Some(secret)))
+}
+
+/// The keys a `private_key_jwt` client names (RFC 7591 §2: `jwks` and `jwks_uri` "MUST NOT
+/// both be present"): exactly one, each checked ([`super::client_assertion::check_jwks`],
+/// [`check_outbound_uri`]); `None` when neither is given.
+pub fn client_keys(
+    jwks: Option<&str>,
+    jwks_uri: Option<&str>,
+) -> Result<Option<ClientKeys>, MetadataError> {
+    let bad = MetadataError::InvalidClientMetadata;
+    match (jwks, jwks_uri) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(bad(
+            "give the client's keys in jwks or at jwks_uri, not both".into(),
+        )),
+        (Some(jwks), None) => {
+            super::client_assertion::check_jwks(jwks).map_err(bad)?;
+            Ok(Some(ClientKeys::Inline(jwks.to_string())))
+        }
+        (None, Some(uri)) => {
+            check_outbound_uri("jwks_uri", uri)?;
+            Ok(Some(ClientKeys::Uri(uri.to_string())))
+        }
+    }
+}
+
+/// A URL logi calls (`jwks_uri`, `backchannel_logout_uri`): `https`, or `http` on a loopback
+/// host, absolute and in canonical form (what is registered is what is called), without a
+/// fragment (RFC 6749 §3.1.2 reasoning, and OIDC Back-Channel Logout §2.2), credentials,
+/// whitespace or backslashes.
+pub fn check_outbound_uri(name: &str, uri: &str) -> Result<(), MetadataError> {
+    let bad = |m: &str| MetadataError::InvalidClientMetadata(format!("{name} {uri}: {m}"));
+    if uri.is_empty() || uri.len() > 2000 {
+        return Err(bad("must be between 1 and 2000 characters"));
+    }
+    if uri.contains('#') {
+        return Err(bad("must not contain a fragment"));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) || uri.contains('\\') {
+        return Err(bad("must not contain whitespace or backslashes"));
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| bad("must be an absolute URL"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    if !is_canonical(&parsed, uri) {
+        return Err(bad(&format!(
+            "is not in canonical form (a URL parser reads it as {}); register it exactly as it \
+             is to be called",
+            parsed.as_str()
+        )));
+    }
+    match (parsed.scheme(), parsed.host_str()) {
+        ("https", Some(h)) if !h.is_empty() => Ok(()),
+        ("http", Some(h)) if is_loopback_host(h) => Ok(()),
+        ("http", _) => Err(bad(
+            "plain http is only allowed for loopback (127.0.0.1, [::1], localhost); use https",
+        )),
+        _ => Err(bad("must be an https URL")),
+    }
 }
 
 /// A fresh client secret: 256 bits from the system CSPRNG.
@@ -142,20 +201,24 @@ pub fn with_auth_method(
     }
 }
 
-/// A PATCH of `jwks`: new keys for a key-based client (the old ones stop working at once);
-/// any other client has no keys to replace.
-pub fn with_jwks(auth: &ClientAuth, jwks: &str) -> Result<ClientAuth, MetadataError> {
+/// A PATCH of `jwks` or `jwks_uri`: new keys for a key-based client, which replace the ones
+/// it had (inline or by URL; the old ones stop working at once); exactly one of the two, as at
+/// registration. Any other client has no keys to replace.
+pub fn with_keys(
+    auth: &ClientAuth,
+    jwks: Option<&str>,
+    jwks_uri: Option<&str>,
+) -> Result<ClientAuth, MetadataError> {
+    let Some(keys) = client_keys(jwks, jwks_uri)? else {
+        return Ok(auth.clone());
+    };
     match auth {
-        ClientAuth::PrivateKeyJwt { .. } => {
-            super::client_assertion::check_jwks(jwks)
-                .map_err(MetadataError::InvalidClientMetadata)?;
-            Ok(ClientAuth::PrivateKeyJwt {
-                jwks: jwks.to_string(),
-            })
+        ClientAuth::PrivateKeyJwt { .. } => Ok(ClientAuth::PrivateKeyJwt { keys }),
+        ClientAuth::Public | ClientAuth::Secret { .. } => {
+            Err(MetadataError::InvalidClientMetadata(
+                "jwks and jwks_uri are only for private_key_jwt clients".into(),
+            ))
         }
-        ClientAuth::Public | ClientAuth::Secret { .. } => Err(
-            MetadataError::InvalidClientMetadata("jwks is only for private_key_jwt clients".into()),
-        ),
     }
 }
 
@@ -444,13 +507,17 @@ impl PresentedCredentials {
     }
 }
 
-/// Where a client assertion is checked: this server and endpoint (either may be `aud`), and the
-/// time.
+/// Where a client assertion is checked: this server and endpoint (either may be `aud`), the
+/// time, and the keys to check it with.
 pub struct AssertionContext<'a> {
     pub issuer: &'a str,
     /// The path of the endpoint the request went to, e.g. `/oauth/token`.
     pub endpoint: &'a str,
     pub now: i64,
+    /// A `private_key_jwt` client's JWK Set for this assertion (inline, or fetched from its
+    /// `jwks_uri`: [`super::client_keys::KeySets`]), or why it could not be had; `None` when the
+    /// request carries no assertion for such a client.
+    pub client_keys: Option<Result<&'a str, &'a str>>,
 }
 
 /// Policy rows "client authentication", "HTTP Basic header present" and "client_secret
@@ -484,7 +551,7 @@ pub fn authenticate_client(
                 .with_basic_challenge(tried_basic),
         );
     }
-    if let ClientAuth::PrivateKeyJwt { jwks } = &app.auth {
+    if let ClientAuth::PrivateKeyJwt { .. } = &app.auth {
         if creds.assertion_type.as_deref() != Some(super::client_assertion::ASSERTION_TYPE) {
             return Err(fail(
                 "this client authenticates with private_key_jwt: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -492,6 +559,12 @@ pub fn authenticate_client(
         }
         let Some(assertion) = creds.assertion.as_deref() else {
             return Err(fail("client_assertion is required"));
+        };
+        // Fail closed: keys that could not be fetched authenticate nobody.
+        let jwks = match assertion_ctx.client_keys {
+            Some(Ok(jwks)) => jwks,
+            Some(Err(why)) => return Err(fail(why)),
+            None => return Err(fail("the client's keys are unavailable")),
         };
         return super::client_assertion::verify(
             jwks,
@@ -570,6 +643,23 @@ pub fn check_pkce(
         ),
         (Some(c), Some(_)) => Ok(Some(c.to_string())),
     }
+}
+
+/// Policy row "PKCE" for one application: as [`check_pkce`], and an application that requires
+/// pushed authorization requests (the FAPI 2.0 profile of SPEC "Pushed authorization
+/// requests, …"; FAPI 2.0 Security Profile §5.3.2.2: "shall require PKCE with S256") must send
+/// a challenge whatever its type.
+pub fn check_pkce_for(
+    app: &Application,
+    challenge: Option<&str>,
+    method: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    if app.require_pushed_authorization_requests && challenge.is_none() && method.is_none() {
+        return Err(OAuthError::invalid_request(
+            "this application requires pushed authorization requests with PKCE: code_challenge is required",
+        ));
+    }
+    check_pkce(app.auth.client_type(), challenge, method)
 }
 
 /// Policy row "client_credentials grant", and the general rule that a client uses only the

@@ -1,7 +1,10 @@
 //! Token revocation (RFC 7009) and introspection (RFC 7662) for an authenticated client.
 //!
 //! Both only ever act on the caller's own tokens: another client's token is treated as unknown
-//! (revocation does nothing and answers 200; introspection answers `{"active": false}`).
+//! (revocation does nothing and answers 200; introspection answers `{"active": false}`). One
+//! exception for introspection: a resource server, registered as a confidential client by the
+//! developer of a protected API, may introspect the access tokens issued for that API (their
+//! `aud` is one of its developer's APIs, passed in as `ctx.target.apis`).
 
 use serde_json::{json, Value};
 
@@ -41,7 +44,8 @@ pub async fn revoke(
     Ok(())
 }
 
-/// RFC 7662 §2.2: metadata of an active token of `app`, or exactly `{"active": false}`.
+/// RFC 7662 §2.2: metadata of an active token of `app` (or, for an access token, one issued for
+/// one of `ctx.target.apis`), or exactly `{"active": false}`.
 pub async fn introspect(
     ctx: &TokenContext<'_>,
     app: &Application,
@@ -84,7 +88,10 @@ pub async fn introspect(
         .await
         .map(|v| v.claims)
     {
-        Ok(claims) if claims.client_id == app.client_id => {
+        Ok(claims)
+            if claims.client_id == app.client_id
+                || ctx.target.apis.iter().any(|a| a.identifier == claims.aud) =>
+        {
             let mut out = json!({
                 "active": true,
                 "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },

@@ -27,6 +27,11 @@ pub fn refresh_expires_at(now: i64, ttl: u64, family_started_at: i64, absolute_t
         .min(family_ends_at(family_started_at, absolute_ttl))
 }
 
+/// Whether a grant of `scopes` (with a user) gets an ID token: OIDC Core §3.1.2.1, `openid`.
+pub fn issues_id_token(scopes: &[String]) -> bool {
+    scopes.iter().any(|s| s == "openid")
+}
+
 /// Access tokens are ES256: an order of magnitude cheaper to sign than RS256.
 pub const ACCESS_TOKEN_ALG: Alg = Alg::ES256;
 
@@ -244,7 +249,7 @@ impl TokenContext<'_> {
         nonce: Option<&str>,
         access_token: &str,
     ) -> Result<Option<String>, super::error::GrantError> {
-        if !scopes.iter().any(|s| s == "openid") {
+        if !issues_id_token(scopes) {
             return Ok(None);
         }
         if grant.user_id.is_none() {

@@ -48,6 +48,9 @@ pub fn document(config: &Config) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        // OIDC Back-Channel Logout 1.0 §2.1: logout tokens by POST, always with `sid`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "prompt_values_supported": authorize::PROMPT_VALUES,
         "userinfo_signing_alg_values_supported": [],
         "ui_locales_supported": ["en"],

@@ -1,5 +1,6 @@
-//! OpenID Connect on top of the OAuth core: claims, discovery, userinfo, logout.
+//! OpenID Connect on top of the OAuth core: claims, discovery, userinfo, back-channel logout.
 
+pub mod backchannel;
 pub mod discovery;
 pub mod userinfo;
 

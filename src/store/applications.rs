@@ -32,6 +32,11 @@ pub struct Application {
     /// Seconds after a rotation during which the rotated refresh token, presented again, gets
     /// the same successor instead of revoking the family (0–60, 0: never; SPEC "Tokens").
     pub refresh_token_reuse_interval_seconds: i64,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens are POSTed when a session in which
+    /// this client received an ID token ends.
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (logi always sends it).
+    pub backchannel_logout_session_required: bool,
     /// Set only by an operator (`logi apps verify`), never through the developer API: before
     /// sign-in, authorization errors of an unverified application are not redirected
     /// automatically (RFC 9700 §4.11.2).
@@ -60,6 +65,9 @@ struct Row {
     require_pushed_authorization_requests: i64,
     refresh_token_reuse_interval_seconds: i64,
     jwks: Option<String>,
+    jwks_uri: Option<String>,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: i64,
     verified: i64,
     created_at: i64,
     updated_at: i64,
@@ -75,8 +83,11 @@ impl TryFrom<Row> for Application {
                 &r.token_endpoint_auth_method,
                 r.secret_hash,
                 r.jwks,
+                r.jwks_uri,
             )
-            .ok_or_else(|| corrupt("client_type, token_endpoint_auth_method and secret_hash"))?,
+            .ok_or_else(|| {
+                corrupt("client_type, token_endpoint_auth_method, secret_hash, jwks and jwks_uri")
+            })?,
             redirect_uris: from_json_list(&r.redirect_uris)?,
             post_logout_redirect_uris: from_json_list(&r.post_logout_redirect_uris)?,
             grant_types: from_json_list(&r.grant_types)?,
@@ -89,6 +100,8 @@ impl TryFrom<Row> for Application {
             cors_origins: from_json_list(&r.cors_origins)?,
             require_pushed_authorization_requests: r.require_pushed_authorization_requests != 0,
             refresh_token_reuse_interval_seconds: r.refresh_token_reuse_interval_seconds,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            backchannel_logout_session_required: r.backchannel_logout_session_required != 0,
             verified: r.verified != 0,
             id: r.id,
             client_id: r.client_id,
@@ -108,9 +121,10 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
          token_endpoint_auth_method, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scope, id_token_signed_response_alg, dpop_bound_access_tokens, created_at, \
          updated_at, allowed_cors_origins, cors_origins, verified, \
-         require_pushed_authorization_requests, refresh_token_reuse_interval_seconds, jwks) \
+         require_pushed_authorization_requests, refresh_token_reuse_interval_seconds, jwks, \
+         jwks_uri, backchannel_logout_uri, backchannel_logout_session_required) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21)",
+         $19, $20, $21, $22, $23, $24)",
     )
     .bind(&a.id)
     .bind(&a.client_id)
@@ -133,6 +147,9 @@ pub async fn insert(store: &Store, a: &Application) -> Result<()> {
     .bind(a.require_pushed_authorization_requests as i64)
     .bind(a.refresh_token_reuse_interval_seconds)
     .bind(a.auth.jwks())
+    .bind(a.auth.jwks_uri())
+    .bind(&a.backchannel_logout_uri)
+    .bind(a.backchannel_logout_session_required as i64)
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;
@@ -149,7 +166,8 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
          id_token_signed_response_alg = $8, dpop_bound_access_tokens = $9, updated_at = $10, \
          allowed_cors_origins = $12, cors_origins = $13, \
          require_pushed_authorization_requests = $14, refresh_token_reuse_interval_seconds = $15, \
-         jwks = $16 \
+         jwks = $16, jwks_uri = $17, backchannel_logout_uri = $18, \
+         backchannel_logout_session_required = $19 \
          WHERE id = $1 AND owner_id = $11",
     )
     .bind(&a.id)
@@ -168,6 +186,9 @@ pub async fn update_metadata(store: &Store, a: &Application) -> Result<bool> {
     .bind(a.require_pushed_authorization_requests as i64)
     .bind(a.refresh_token_reuse_interval_seconds)
     .bind(a.auth.jwks())
+    .bind(a.auth.jwks_uri())
+    .bind(&a.backchannel_logout_uri)
+    .bind(a.backchannel_logout_session_required as i64)
     .execute(&store.pool)
     .await?;
     announce(store, Change::Applications).await?;
@@ -322,4 +343,46 @@ pub async fn list_all(store: &Store) -> Result<Vec<Listed>> {
             verified: verified != 0,
         })
         .collect())
+}
+
+/// The last back-channel logout delivery attempt to an application, for its developer.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct LogoutStatus {
+    pub last_attempt_at: i64,
+    /// `delivered`, `failed` (to be retried) or `gave_up`.
+    pub last_result: String,
+    pub last_error: Option<String>,
+}
+
+/// Records the outcome of a back-channel logout delivery attempt to `application_id` (nothing
+/// when the application is gone).
+pub async fn set_logout_status(
+    store: &Store,
+    application_id: &str,
+    status: &LogoutStatus,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO backchannel_logout_status (application_id, last_attempt_at, last_result, last_error) \
+         SELECT $1, $2, $3, $4 FROM applications WHERE id = $1 \
+         ON CONFLICT (application_id) DO UPDATE SET last_attempt_at = $2, last_result = $3, \
+         last_error = $4",
+    )
+    .bind(application_id)
+    .bind(status.last_attempt_at)
+    .bind(&status.last_result)
+    .bind(&status.last_error)
+    .execute(&store.pool)
+    .await?;
+    Ok(())
+}
+
+/// The last back-channel logout delivery attempt to an application, if any.
+pub async fn logout_status(store: &Store, application_id: &str) -> Result<Option<LogoutStatus>> {
+    Ok(sqlx::query_as(
+        "SELECT last_attempt_at, last_result, last_error FROM backchannel_logout_status \
+         WHERE application_id = $1",
+    )
+    .bind(application_id)
+    .fetch_optional(&store.pool)
+    .await?)
 }

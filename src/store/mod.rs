@@ -23,6 +23,7 @@ pub mod developer_tokens;
 pub mod device;
 pub mod keys;
 pub mod oauth;
+pub mod outbox;
 pub mod second_factors;
 pub mod sessions;
 pub mod throttle;
@@ -54,6 +55,9 @@ pub struct Store {
     pub backend: Backend,
     /// What this process keeps in memory (see [`cache`]).
     pub caches: std::sync::Arc<Caches>,
+    /// Rung when this process queues a delivery, so that its worker starts at once
+    /// ([`outbox::queued`]).
+    outbox_signal: std::sync::Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +153,7 @@ impl Store {
             pool,
             backend,
             caches: Default::default(),
+            outbox_signal: Default::default(),
         })
     }
 
@@ -169,11 +174,14 @@ impl Store {
     }
 }
 
-/// Housekeeping: drops rows that can no longer matter (expired sessions, pending authorization
+/// Housekeeping: drops rows that can no longer matter (expired sessions and the applications
+/// that saw them, finished deliveries, pending authorization
 /// requests, old codes, DPoP `jti`s past their window, revocations of expired tokens, device
 /// codes, attempt counters whose window has ended). Run every ten minutes by the server.
 pub async fn delete_expired(store: &Store, now: i64) -> Result<()> {
     sessions::delete_expired(store, now).await?;
+    // Delivered or given-up deliveries are kept a week for whoever looks into one.
+    outbox::delete_finished(store, now - 7 * 24 * 3600).await?;
     oauth::delete_expired_pending(store, now).await?;
     oauth::delete_expired_lifecycle(store, now).await?;
     throttle::delete_expired(store, now).await?;

@@ -194,6 +194,8 @@ pub struct Code {
     pub user_id: String,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
+    /// RFC 9449 §10: the DPoP key (thumbprint) the code may only be redeemed with.
+    pub dpop_jkt: Option<String>,
     pub nonce: Option<String>,
     pub scope: String,
     pub auth_time: i64,
@@ -205,8 +207,8 @@ pub struct Code {
 async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -> Result<()> {
     sqlx::query(
         "INSERT INTO authorization_codes (code_hash, grant_id, application_id, user_id, redirect_uri, \
-         code_challenge, nonce, scope, auth_time, created_at, expires_at, used_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+         code_challenge, nonce, scope, auth_time, created_at, expires_at, used_at, dpop_jkt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)",
     )
     .bind(&c.code_hash)
     .bind(&c.grant_id)
@@ -219,6 +221,7 @@ async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -> Re
     .bind(c.auth_time)
     .bind(c.created_at)
     .bind(c.expires_at)
+    .bind(&c.dpop_jkt)
     .execute(ex)
     .await?;
     Ok(())
@@ -246,11 +249,13 @@ pub enum Redemption<'a> {
 
 /// Consumes `what` and stores the grant's first refresh token, all or nothing. `false` when the
 /// credential was already consumed (a concurrent request won: exactly one of N sees `true`), in
-/// which case nothing is written.
+/// which case nothing is written. `id_token_in_session`: the client gets an ID token in that
+/// browser session, which remembers it for back-channel logout in the same transaction.
 pub async fn redeem(
     store: &Store,
     what: Redemption<'_>,
     refresh: Option<&RefreshToken>,
+    id_token_in_session: Option<&super::sessions::SessionClient>,
     now: i64,
 ) -> Result<bool> {
     let mut tx = store.pool.begin().await?;
@@ -273,6 +278,9 @@ pub async fn redeem(
     }
     if let Some(row) = refresh {
         insert_refresh(&mut *tx, row).await?;
+    }
+    if let Some(client) = id_token_in_session {
+        super::sessions::record_client(&mut *tx, client, now).await?;
     }
     tx.commit().await?;
     Ok(true)

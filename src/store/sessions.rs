@@ -1,6 +1,13 @@
 //! Browser sessions. Only the SHA-256 of the cookie value is stored.
+//!
+//! A session also remembers the applications that received an ID token in it
+//! (`session_clients`, by its public `sid`), so that its end can be told to each of them
+//! (OIDC Back-Channel Logout 1.0): [`end`] deletes sessions and queues those notices in one
+//! transaction.
 
-use super::{users::User, Result, Store};
+use sqlx::{Any, Executor};
+
+use super::{outbox, users::User, Result, Store};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Session {
@@ -58,21 +65,139 @@ pub async fn elevate(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete(store: &Store, id_hash: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-        .bind(id_hash)
+/// Housekeeping: drops expired sessions, and the record of who saw them.
+pub async fn delete_expired(store: &Store, now: i64) -> Result<u64> {
+    sqlx::query("DELETE FROM session_clients WHERE expires_at <= $1")
+        .bind(now)
         .execute(&store.pool)
         .await?;
-    Ok(())
-}
-
-/// Housekeeping: drops expired sessions.
-pub async fn delete_expired(store: &Store, now: i64) -> Result<u64> {
     Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now)
         .execute(&store.pool)
         .await?
         .rows_affected())
+}
+
+/// An application that received an ID token in the session `sid`, for the user `user_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionClient {
+    pub sid: String,
+    pub application_id: String,
+    pub user_id: String,
+}
+
+/// Records, within the caller's transaction, that `client` received an ID token in its
+/// session; nothing when the session no longer exists (it ended while the code was in flight:
+/// there is nothing left to end).
+pub(super) async fn record_client<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    client: &SessionClient,
+    now: i64,
+) -> Result<()> {
+    // SQLite needs the WHERE in an INSERT … SELECT … ON CONFLICT (it reads the ON otherwise).
+    sqlx::query(
+        "INSERT INTO session_clients (sid, application_id, user_id, created_at, expires_at) \
+         SELECT $1, $2, $3, $4, expires_at FROM sessions WHERE sid = $1 AND user_id = $3 LIMIT 1 \
+         ON CONFLICT (sid, application_id) DO NOTHING",
+    )
+    .bind(&client.sid)
+    .bind(&client.application_id)
+    .bind(&client.user_id)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// The applications that received an ID token in the session `sid`.
+pub async fn clients_of(store: &Store, sid: &str) -> Result<Vec<SessionClient>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT application_id, user_id FROM session_clients WHERE sid = $1 ORDER BY application_id",
+    )
+    .bind(sid)
+    .fetch_all(&store.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(application_id, user_id)| SessionClient {
+            sid: sid.to_string(),
+            application_id,
+            user_id,
+        })
+        .collect())
+}
+
+/// Which sessions end.
+#[derive(Clone, Copy, Debug)]
+pub enum Which<'a> {
+    /// The one whose cookie hashes to this.
+    IdHash(&'a str),
+    /// One session of a user, by its `sid` (the account page's sign-out of a session).
+    Sid { user_id: &'a str, sid: &'a str },
+    /// Every session of a user (password reset, operator disable, account deletion).
+    AllOf { user_id: &'a str },
+}
+
+/// Ends sessions: deletes them and, in the same transaction, queues `notice(client)` for every
+/// application that received an ID token in one of them and registered a
+/// `backchannel_logout_uri`. Returns how many notices were queued (the caller's process starts
+/// delivering them at once; other processes when they next look).
+///
+/// Each `DELETE … RETURNING` names exactly the rows it removed, so a session (or an
+/// application's record in it) is notified once however many ends race.
+pub async fn end(
+    store: &Store,
+    which: Which<'_>,
+    now: i64,
+    notice: &(dyn Fn(&SessionClient) -> outbox::NewItem + Sync),
+) -> Result<usize> {
+    let mut tx = store.pool.begin().await?;
+    let query = match which {
+        Which::IdHash(hash) => {
+            sqlx::query_as("DELETE FROM sessions WHERE id_hash = $1 RETURNING sid").bind(hash)
+        }
+        Which::Sid { user_id, sid } => {
+            sqlx::query_as("DELETE FROM sessions WHERE user_id = $1 AND sid = $2 RETURNING sid")
+                .bind(user_id)
+                .bind(sid)
+        }
+        Which::AllOf { user_id } => {
+            sqlx::query_as("DELETE FROM sessions WHERE user_id = $1 RETURNING sid").bind(user_id)
+        }
+    };
+    let ended: Vec<(Option<String>,)> = query.fetch_all(&mut *tx).await?;
+    let mut queued = 0;
+    for sid in ended.into_iter().filter_map(|(sid,)| sid) {
+        let seen: Vec<(String, String)> = sqlx::query_as(
+            "DELETE FROM session_clients WHERE sid = $1 RETURNING application_id, user_id",
+        )
+        .bind(&sid)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (application_id, user_id) in seen {
+            let listens: Option<(String,)> = sqlx::query_as(
+                "SELECT id FROM applications WHERE id = $1 AND backchannel_logout_uri IS NOT NULL",
+            )
+            .bind(&application_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if listens.is_none() {
+                continue;
+            }
+            let client = SessionClient {
+                sid: sid.clone(),
+                application_id,
+                user_id,
+            };
+            outbox::insert(&mut *tx, &notice(&client), now).await?;
+            queued += 1;
+        }
+    }
+    tx.commit().await?;
+    if queued > 0 {
+        outbox::wake(store);
+    }
+    Ok(queued)
 }
 
 #[derive(sqlx::FromRow)]

@@ -829,3 +829,61 @@ async fn the_console_lists_and_registers_apis() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("https"));
 }
+
+async fn introspect_as(app: &TestApp, client: &Value, token: &str) -> Value {
+    let r = app
+        .api()
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str(),
+        )
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    json_of(r).await.1
+}
+
+#[tokio::test]
+async fn a_resource_server_introspects_the_tokens_of_its_developers_apis_only() {
+    let app = TestApp::spawn().await;
+    let rp = rp_with_apis(&app, json!(["client_credentials"]), "calendar.read notes").await;
+    // The API's resource server: another confidential client of the same developer.
+    let rs = app
+        .register(
+            &rp.dev_token,
+            json!({"client_name": "Calendar RS", "client_type": "confidential",
+                   "grant_types": ["client_credentials"], "scope": "notes"}),
+        )
+        .await;
+    let (_, for_api) = client_credentials(&app, &rp, &[("resource", CAL)]).await;
+    let for_api = for_api["access_token"].as_str().unwrap();
+    let (_, for_logi) = client_credentials(&app, &rp, &[("scope", "notes")]).await;
+    let for_logi = for_logi["access_token"].as_str().unwrap();
+
+    let seen = introspect_as(&app, &rs, for_api).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["aud"], CAL);
+    assert_eq!(seen["client_id"], rp.client_id);
+    // A token for logi itself, issued to another client, stays private to that client.
+    assert_eq!(
+        introspect_as(&app, &rs, for_logi).await,
+        json!({"active": false})
+    );
+    // Another developer's client sees nothing.
+    let stranger = app
+        .developer(&crate::common::unique_email("stranger"))
+        .await;
+    let theirs = app
+        .register(
+            &stranger,
+            json!({"client_name": "Other RS", "client_type": "confidential",
+                   "grant_types": ["client_credentials"], "scope": "x"}),
+        )
+        .await;
+    assert_eq!(
+        introspect_as(&app, &theirs, for_api).await,
+        json!({"active": false})
+    );
+}

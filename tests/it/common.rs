@@ -22,6 +22,9 @@ pub struct TestApp {
     /// would (the server's pool is private to its store).
     pub db: sqlx::AnyPool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The task serving this instance: it ends once the server and its background workers
+    /// that stop with it (the outbox worker) have stopped.
+    served: Option<tokio::task::JoinHandle<()>>,
     pg_database: Option<(String, String)>,
     data_dir: std::path::PathBuf,
 }
@@ -85,9 +88,9 @@ impl TestApp {
             .await
             .expect("the test's own database connection");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let served = state.clone();
-        tokio::spawn(async move {
-            let _ = server::serve(served, listener, async move {
+        let serving = state.clone();
+        let served = tokio::spawn(async move {
+            let _ = server::serve(serving, listener, async move {
                 let _ = rx.await;
             })
             .await;
@@ -97,6 +100,7 @@ impl TestApp {
             state,
             db,
             shutdown: Some(tx),
+            served: Some(served),
             pg_database,
             data_dir,
         }
@@ -140,6 +144,17 @@ impl TestApp {
         tweak(&mut config);
         let clock = Clock::manual(logi::clock::system_now());
         Self::start(config, true, pg_database, data_dir, clock).await
+    }
+
+    /// Stops this instance as SIGTERM would and waits until it has stopped (its outbox worker
+    /// included); its database stays, for a sibling started afterwards ([`Self::spawn_sibling`]).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(served) = self.served.take() {
+            let _ = served.await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -539,6 +554,20 @@ pub async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
 pub async fn json_or_null(r: reqwest::Response) -> (StatusCode, Value) {
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Serves `router` on a free loopback port, as a relying party's own server would (a JWK Set
+/// at a `jwks_uri`, a back-channel logout receiver); returns its base URL. It runs until the
+/// test ends.
+pub async fn serve_loopback(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    base
 }
 
 /// The claims of a JWT, read without verifying it (the tests check what logi put in).

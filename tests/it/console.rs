@@ -133,3 +133,110 @@ async fn console_registers_rotates_and_deletes() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn console_registers_key_based_clients_and_back_channel_logout() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    app.signup(&browser, &unique_email("console-keys"), PASSWORD)
+        .await;
+    let csrf = app.csrf(&browser, "/developer").await;
+    let register = |fields: Vec<(&'static str, String)>| {
+        let (browser, url, csrf) = (
+            browser.clone(),
+            app.url("/developer/console/applications"),
+            csrf.clone(),
+        );
+        async move {
+            let mut form = vec![
+                ("csrf_token", csrf),
+                ("client_type", "confidential".to_string()),
+                ("redirect_uris", "https://rp.example/cb".to_string()),
+                ("grant_types", "authorization_code".to_string()),
+                ("scope", "openid".to_string()),
+            ];
+            form.extend(fields);
+            let r = browser.post(url).form(&form).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    // A JWK Set URL and a back-channel logout URL: registered, no secret shown.
+    let (status, page) = register(vec![
+        ("client_name", "By URI".into()),
+        ("token_endpoint_auth_method", "private_key_jwt".into()),
+        ("jwks_uri", "https://rp.example/jwks".into()),
+        ("backchannel_logout_uri", "https://rp.example/logout".into()),
+        ("backchannel_logout_session_required", "yes".into()),
+    ])
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    assert!(!page.contains("client_secret (shown only now"));
+    let row: (String, Option<String>, Option<String>, i64) = sqlx::query_as(
+        "SELECT token_endpoint_auth_method, jwks_uri, backchannel_logout_uri, \
+         backchannel_logout_session_required FROM applications WHERE client_name = 'By URI'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            "private_key_jwt".to_string(),
+            Some("https://rp.example/jwks".to_string()),
+            Some("https://rp.example/logout".to_string()),
+            1
+        )
+    );
+    // A pasted JWK Set works too.
+    let jwk = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+    let (status, page) = register(vec![
+        ("client_name", "Inline".into()),
+        ("token_endpoint_auth_method", "private_key_jwt".into()),
+        ("jwks", jwk.into()),
+    ])
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    // Refused: plain http to another host, both kinds of keys, keys that are not JSON.
+    for (what, fields) in [
+        (
+            "http jwks_uri",
+            vec![
+                ("token_endpoint_auth_method", "private_key_jwt".to_string()),
+                ("jwks_uri", "http://rp.example/jwks".to_string()),
+            ],
+        ),
+        (
+            "both",
+            vec![
+                ("token_endpoint_auth_method", "private_key_jwt".to_string()),
+                ("jwks_uri", "https://rp.example/jwks".to_string()),
+                ("jwks", jwk.to_string()),
+            ],
+        ),
+        (
+            "not JSON",
+            vec![
+                ("token_endpoint_auth_method", "private_key_jwt".to_string()),
+                ("jwks", "keys please".to_string()),
+            ],
+        ),
+        (
+            "http logout",
+            vec![(
+                "backchannel_logout_uri",
+                "http://rp.example/logout".to_string(),
+            )],
+        ),
+    ] {
+        let mut fields = fields;
+        fields.push(("client_name", format!("Refused {what}")));
+        let (status, page) = register(fields).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}");
+        assert!(page.contains("role=\"alert\""), "{what}: {page}");
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM applications")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}

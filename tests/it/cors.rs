@@ -4,7 +4,7 @@
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::{Rp, TestApp};
+use crate::common::{DpopKey, Rp, TestApp};
 
 const SPA: &str = "https://spa.example";
 
@@ -293,4 +293,136 @@ async fn a_new_origin_reaches_every_process() {
         crate::common::pause_ms(50).await;
     }
     assert!(seen, "the second process allows the new origin within 3 s");
+}
+
+/// A DPoP proof for `method url` carrying `nonce` (and `ath` for `access_token`).
+fn proof_with_nonce(
+    key: &DpopKey,
+    method: &str,
+    url: &str,
+    at: Option<&str>,
+    nonce: &str,
+) -> String {
+    let mut claims = json!({"htm": method, "htu": url, "nonce": nonce});
+    if let Some(at) = at {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        use sha2::Digest;
+        claims["ath"] = json!(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(at.as_bytes())));
+    }
+    key.proof_with(claims)
+}
+
+#[tokio::test]
+async fn userinfo_errors_are_readable_from_the_origins_of_the_tokens_client() {
+    // A browser app must be able to read why userinfo refused: `use_dpop_nonce` (retry with
+    // the DPoP-Nonce sent along) and `invalid_token` (expired or revoked: refresh or sign in).
+    let app = TestApp::spawn_with(|c| c.dpop_nonce_required = true).await;
+    let spa = app.rp(spa_meta()).await;
+    let key = DpopKey::new();
+    let token_url = app.url("/oauth/token");
+    let (code, verifier) = app.code(&spa, "openid profile offline_access").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", spa.client_id.as_str()),
+        ("code", code.as_str()),
+        ("redirect_uri", spa.redirect_uri.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let exchange = |proof: String| {
+        app.api()
+            .post(&token_url)
+            .header(header::ORIGIN, SPA)
+            .header("dpop", proof)
+            .form(&form)
+            .send()
+    };
+    let r = exchange(key.proof("POST", &token_url, None)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let r = exchange(proof_with_nonce(&key, "POST", &token_url, None, &nonce))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let tokens: Value = r.json().await.unwrap();
+    let at = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+
+    let userinfo_url = app.url("/oauth/userinfo");
+    let userinfo = |origin: &'static str, authorization: String, proof: Option<String>| {
+        let mut req = app
+            .api()
+            .get(&userinfo_url)
+            .header(header::ORIGIN, origin)
+            .header(header::AUTHORIZATION, authorization);
+        if let Some(proof) = proof {
+            req = req.header("dpop", proof);
+        }
+        req.send()
+    };
+    let challenge = |r: &reqwest::Response| {
+        r.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+
+    // A proof without the nonce: the app must read the challenge and the new nonce.
+    let stale = key.proof("GET", &userinfo_url, Some(at));
+    let r = userinfo(SPA, format!("DPoP {at}"), Some(stale.clone()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        challenge(&r).contains("use_dpop_nonce"),
+        "{}",
+        challenge(&r)
+    );
+    assert_eq!(acao(&r).as_deref(), Some(SPA));
+    let exposed = r.headers()[header::ACCESS_CONTROL_EXPOSE_HEADERS]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("DPoP-Nonce") && exposed.contains("WWW-Authenticate"));
+    // Another origin learns nothing, error or not.
+    let r = userinfo("https://evil.example", format!("DPoP {at}"), Some(stale))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(acao(&r), None);
+    let fresh = proof_with_nonce(&key, "GET", &userinfo_url, Some(at), &nonce);
+    let r = userinfo(SPA, format!("DPoP {at}"), Some(fresh))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(acao(&r).as_deref(), Some(SPA));
+
+    // Revoked: the app reads `invalid_token`.
+    let r = app
+        .api()
+        .post(app.url("/oauth/revoke"))
+        .form(&[("token", rt), ("client_id", spa.client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let proof = proof_with_nonce(&key, "GET", &userinfo_url, Some(at), &nonce);
+    let r = userinfo(SPA, format!("DPoP {at}"), Some(proof))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&r).contains("invalid_token"), "{}", challenge(&r));
+    assert_eq!(acao(&r).as_deref(), Some(SPA));
+
+    // Expired: the same.
+    app.advance(601);
+    let r = userinfo(SPA, format!("Bearer {at}"), None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&r).contains("invalid_token"), "{}", challenge(&r));
+    assert_eq!(acao(&r).as_deref(), Some(SPA));
+
+    // Something logi never signed names no client: no CORS.
+    let r = userinfo(SPA, "Bearer not-a-token".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(acao(&r), None);
 }

@@ -2,77 +2,14 @@
 //! key-based client authentication, …"): a confidential client registers public keys and
 //! authenticates with assertions it signs, at every endpoint where a client authenticates.
 
-use aws_lc_rs::{
-    rand::SystemRandom,
-    signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING},
-};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{unique_email, TestApp};
+use crate::helpers::ClientKey;
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// A client key that signs compact JWS by hand (ES256 or EdDSA).
-enum ClientKey {
-    Es256(EcdsaKeyPair),
-    Ed25519(Ed25519KeyPair),
-}
-
-impl ClientKey {
-    fn es256() -> ClientKey {
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .unwrap();
-        ClientKey::Es256(
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap(),
-        )
-    }
-
-    fn ed25519() -> ClientKey {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        ClientKey::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
-    }
-
-    fn alg(&self) -> &'static str {
-        match self {
-            ClientKey::Es256(_) => "ES256",
-            ClientKey::Ed25519(_) => "EdDSA",
-        }
-    }
-
-    fn jwk(&self, kid: &str) -> Value {
-        match self {
-            ClientKey::Es256(k) => {
-                let p = k.public_key().as_ref();
-                json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
-                       "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..65])})
-            }
-            ClientKey::Ed25519(k) => {
-                json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "use": "sig", "alg": "EdDSA",
-                       "x": URL_SAFE_NO_PAD.encode(k.public_key().as_ref())})
-            }
-        }
-    }
-
-    fn sign(&self, header: &Value, claims: &Value) -> String {
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature = match self {
-            ClientKey::Es256(k) => k
-                .sign(&SystemRandom::new(), input.as_bytes())
-                .unwrap()
-                .as_ref()
-                .to_vec(),
-            ClientKey::Ed25519(k) => k.sign(input.as_bytes()).as_ref().to_vec(),
-        };
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-    }
-}
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 struct KeyClient {
     client_id: String,
@@ -108,16 +45,16 @@ async fn register(app: &TestApp, keys: &[(&ClientKey, &str)]) -> KeyClient {
     }
 }
 
-fn claims(app: &TestApp, client_id: &str, aud: &str) -> Value {
+pub(crate) fn claims(app: &TestApp, client_id: &str, aud: &str) -> Value {
     json!({"iss": client_id, "sub": client_id, "aud": aud, "exp": app.now() + 60,
            "iat": app.now(), "jti": crate::common::unique_email("jti")})
 }
 
-fn assertion(key: &ClientKey, kid: &str, claims: &Value) -> String {
+pub(crate) fn assertion(key: &ClientKey, kid: &str, claims: &Value) -> String {
     key.sign(&json!({"alg": key.alg(), "kid": kid, "typ": "JWT"}), claims)
 }
 
-async fn cc(app: &TestApp, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(crate) async fn cc(app: &TestApp, extra: &[(&str, &str)]) -> (StatusCode, Value) {
     let mut form = vec![("grant_type", "client_credentials")];
     form.extend_from_slice(extra);
     let r = app
@@ -359,7 +296,8 @@ async fn key_registration_is_checked_and_keys_can_be_replaced() {
             json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "AAAA"}]}}),
         ),
         with(
-            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://rp.example/jwks"}),
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [es.jwk("k1")]},
+                   "jwks_uri": "https://rp.example/jwks"}),
         ),
         with(
             json!({"token_endpoint_auth_method": "client_secret_basic", "jwks": {"keys": [es.jwk("k1")]}}),

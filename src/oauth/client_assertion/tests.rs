@@ -105,8 +105,33 @@ fn assertions_are_checked_claim_by_claim() {
             false,
         ),
         (
+            "nbf and iat a little ahead (clock skew)",
+            sign(
+                &k,
+                header.clone(),
+                with(&|c| {
+                    c["nbf"] = json!(NOW + CLOCK_SKEW_SECONDS);
+                    c["iat"] = json!(NOW + CLOCK_SKEW_SECONDS);
+                }),
+            ),
+            true,
+        ),
+        (
             "nbf in the future",
-            sign(&k, header.clone(), with(&|c| c["nbf"] = json!(NOW + 1))),
+            sign(
+                &k,
+                header.clone(),
+                with(&|c| c["nbf"] = json!(NOW + CLOCK_SKEW_SECONDS + 1)),
+            ),
+            false,
+        ),
+        (
+            "iat in the future",
+            sign(
+                &k,
+                header.clone(),
+                with(&|c| c["iat"] = json!(NOW + CLOCK_SKEW_SECONDS + 1)),
+            ),
             false,
         ),
         (
@@ -196,4 +221,36 @@ fn registered_key_sets_hold_usable_public_keys() {
         assert_eq!(check_jwks(&set.to_string()).is_ok(), ok, "{set}");
     }
     assert!(check_jwks("not json").is_err());
+}
+
+#[test]
+fn rsa_keys_shorter_than_2048_bits_are_refused() {
+    // A 1024-bit and a 2048-bit modulus (their top bit set), e = 65537.
+    let n = |bytes: usize| URL_SAFE_NO_PAD.encode(vec![0xC5u8; bytes]);
+    let set = |n: String| json!({"keys": [{"kty": "RSA", "n": n, "e": "AQAB"}]}).to_string();
+    assert!(check_jwks(&set(n(128)))
+        .unwrap_err()
+        .contains("at least 2048 bits"));
+    assert_eq!(check_jwks(&set(n(256))), Ok(()));
+    // Leading zero bytes do not count.
+    let mut padded = vec![0u8; 2];
+    padded.extend(vec![0xC5u8; 200]);
+    assert!(check_jwks(&set(URL_SAFE_NO_PAD.encode(padded))).is_err());
+}
+
+#[test]
+fn keys_sharing_a_kid_are_each_tried() {
+    // FAPI 2.0 §5.4.3: a set should not repeat a kid, but if it does, the verifier picks the
+    // key that fits.
+    let (old, new) = (key(), key());
+    let jwks = json!({"keys": [jwk(&old, "k1"), jwk(&new, "k1")]}).to_string();
+    for signer in [&old, &new] {
+        let a = sign(signer, json!({"alg": "ES256", "kid": "k1"}), claims());
+        assert!(
+            verify(&jwks, &a, CLIENT, (ISSUER, "/oauth/token"), NOW).is_ok(),
+            "either key of the kid verifies"
+        );
+    }
+    let stranger = sign(&key(), json!({"alg": "ES256", "kid": "k1"}), claims());
+    assert!(verify(&jwks, &stranger, CLIENT, (ISSUER, "/oauth/token"), NOW).is_err());
 }

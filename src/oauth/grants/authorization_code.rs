@@ -65,6 +65,14 @@ pub async fn exchange(
         (None, Some(_)) => return Err(invalid("code_verifier sent but no code_challenge was")),
         (None, None) => {}
     }
+    // RFC 9449 §10: a code bound to a DPoP key is redeemed only with a proof of that key.
+    if let Some(jkt) = &row.dpop_jkt {
+        if ctx.dpop_jkt.as_deref() != Some(jkt.as_str()) {
+            return Err(invalid(
+                "the authorization code is bound to a DPoP key: send a DPoP proof of that key",
+            ));
+        }
+    }
     if grant.revoked_at.is_some() {
         return Err(invalid("the authorization was revoked"));
     }

@@ -6,6 +6,7 @@ pub mod client_credentials;
 pub mod device_code;
 pub mod refresh_token;
 
+use super::tokens;
 use super::{error::OAuthError, policy};
 use super::{
     params::Params,
@@ -15,6 +16,7 @@ use crate::store::{
     self,
     applications::Application,
     oauth::{Grant, Redemption},
+    sessions::SessionClient,
 };
 
 /// The grant types `/oauth/token` implements: [`TokenRequest::parse`] accepts exactly these.
@@ -111,7 +113,18 @@ pub(super) async fn first_tokens(
     // grant's APIs.
     let refresh = ctx.initial_refresh_token(app, grant, scopes);
     let row = refresh.as_ref().map(|(_, row)| row);
-    if !store::oauth::redeem(ctx.store, redemption, row, ctx.now).await? {
+    // OIDC Back-Channel Logout: an ID token issued from a browser session (its `sid`) makes the
+    // session remember this client, to tell it when the session ends.
+    let seen = grant
+        .sid
+        .as_ref()
+        .filter(|_| tokens::issues_id_token(scopes))
+        .map(|sid| SessionClient {
+            sid: sid.clone(),
+            application_id: app.id.clone(),
+            user_id: user_id.to_string(),
+        });
+    if !store::oauth::redeem(ctx.store, redemption, row, seen.as_ref(), ctx.now).await? {
         return Ok(None);
     }
     let mut response = ctx.response(access_token, &audience, refresh.map(|(token, _)| token));

@@ -22,6 +22,8 @@ fn app(auth: ClientAuth, grants: &[&str]) -> Application {
         cors_origins: vec![],
         require_pushed_authorization_requests: false,
         refresh_token_reuse_interval_seconds: 0,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
         verified: false,
         created_at: 0,
         updated_at: 0,
@@ -124,7 +126,7 @@ fn only_confidential_clients_get_a_secret_at_registration() {
         ),
     ];
     for (client_type, method, secret_method) in resolved {
-        let (auth, secret) = new_client_auth(client_type, method, None, &keys).unwrap();
+        let (auth, secret) = new_client_auth(client_type, method, None, None, &keys).unwrap();
         assert_eq!(
             auth.client_type(),
             client_type,
@@ -149,7 +151,7 @@ fn only_confidential_clients_get_a_secret_at_registration() {
     // A public client never gets a secret, whatever method is asked for.
     for method in AuthMethod::ALL {
         assert_eq!(
-            new_client_auth(ClientType::Public, method, None, &keys).unwrap(),
+            new_client_auth(ClientType::Public, method, None, None, &keys).unwrap(),
             (ClientAuth::Public, None),
             "{method:?}"
         );
@@ -159,12 +161,14 @@ fn only_confidential_clients_get_a_secret_at_registration() {
         ClientType::Confidential,
         AuthMethod::ClientSecretBasic,
         None,
+        None,
         &keys,
     )
     .unwrap();
     let second = new_client_auth(
         ClientType::Confidential,
         AuthMethod::ClientSecretBasic,
+        None,
         None,
         &keys,
     )
@@ -535,6 +539,7 @@ fn no_assertions() -> AssertionContext<'static> {
         issuer: "https://logi.example",
         endpoint: "/oauth/token",
         now: 0,
+        client_keys: None,
     }
 }
 
@@ -950,7 +955,7 @@ fn a_patch_keeps_secrets_keys_and_none_apart() {
         hash: "kept-hash".into(),
     };
     let keyed = ClientAuth::PrivateKeyJwt {
-        jwks: r#"{"keys":[]}"#.into(),
+        keys: ClientKeys::Inline(r#"{"keys":[]}"#.into()),
     };
     // (current, requested method, accepted?)
     let cases = [
@@ -983,16 +988,183 @@ fn a_patch_keeps_secrets_keys_and_none_apart() {
             assert_eq!(next.secret_hash(), auth.secret_hash(), "a secret is kept");
         }
     }
-    // Keys are replaced only on a key-based client, and only by usable public keys.
+    // Keys are replaced only on a key-based client, and only by usable public keys or an
+    // allowed URL; inline keys and a URL replace each other; both at once never.
     let jwk = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
-    assert_eq!(
-        with_jwks(&keyed, jwk),
-        Ok(ClientAuth::PrivateKeyJwt { jwks: jwk.into() })
-    );
-    assert!(is_bad_metadata(&with_jwks(&keyed, r#"{"keys":[]}"#)));
-    assert!(is_bad_metadata(&with_jwks(
-        &secret(SecretMethod::Basic),
-        jwk
+    let uri = "https://rp.example/jwks.json";
+    let inline = ClientAuth::PrivateKeyJwt {
+        keys: ClientKeys::Inline(jwk.into()),
+    };
+    let by_uri = ClientAuth::PrivateKeyJwt {
+        keys: ClientKeys::Uri(uri.into()),
+    };
+    assert_eq!(with_keys(&keyed, Some(jwk), None), Ok(inline.clone()));
+    assert_eq!(with_keys(&keyed, None, Some(uri)), Ok(by_uri.clone()));
+    assert_eq!(with_keys(&by_uri, Some(jwk), None), Ok(inline.clone()));
+    assert_eq!(with_keys(&inline, None, None), Ok(inline.clone()));
+    assert!(is_bad_metadata(&with_keys(&keyed, Some(jwk), Some(uri))));
+    assert!(is_bad_metadata(&with_keys(
+        &keyed,
+        Some(r#"{"keys":[]}"#),
+        None
     )));
-    assert!(is_bad_metadata(&with_jwks(&ClientAuth::Public, jwk)));
+    assert!(is_bad_metadata(&with_keys(
+        &keyed,
+        None,
+        Some("http://rp.example/jwks")
+    )));
+    for other in [secret(SecretMethod::Basic), ClientAuth::Public] {
+        assert!(is_bad_metadata(&with_keys(&other, Some(jwk), None)));
+        assert!(is_bad_metadata(&with_keys(&other, None, Some(uri))));
+        assert_eq!(with_keys(&other, None, None), Ok(other.clone()));
+    }
+}
+
+#[test]
+fn a_key_based_client_registers_exactly_one_of_jwks_and_jwks_uri() {
+    let keys = keys();
+    let jwk = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+    let uri = "https://rp.example/jwks.json";
+    let register = |jwks, jwks_uri| {
+        new_client_auth(
+            ClientType::Confidential,
+            AuthMethod::PrivateKeyJwt,
+            jwks,
+            jwks_uri,
+            &keys,
+        )
+    };
+    assert_eq!(
+        register(None, Some(uri)),
+        Ok((
+            ClientAuth::PrivateKeyJwt {
+                keys: ClientKeys::Uri(uri.into())
+            },
+            None
+        ))
+    );
+    assert_eq!(
+        register(Some(jwk), None).map(|(a, s)| (a.jwks().map(String::from), s)),
+        Ok((Some(jwk.to_string()), None))
+    );
+    assert!(is_bad_metadata(&register(Some(jwk), Some(uri))));
+    assert!(is_bad_metadata(&register(None, None)));
+    // Keys on a client that authenticates otherwise are refused, not ignored.
+    for (client_type, method) in [
+        (ClientType::Confidential, AuthMethod::ClientSecretBasic),
+        (ClientType::Confidential, AuthMethod::ClientSecretPost),
+        (ClientType::Public, AuthMethod::None),
+    ] {
+        assert!(is_bad_metadata(&new_client_auth(
+            client_type,
+            method,
+            None,
+            Some(uri),
+            &keys
+        )));
+        assert!(is_bad_metadata(&new_client_auth(
+            client_type,
+            method,
+            Some(jwk),
+            None,
+            &keys
+        )));
+    }
+}
+
+#[test]
+fn urls_logi_calls_are_https_or_loopback_http_in_canonical_form() {
+    let ok = [
+        "https://rp.example/jwks",
+        "https://rp.example:8443/.well-known/jwks.json?v=2",
+        "http://127.0.0.1:9000/jwks",
+        "http://[::1]:9000/logout",
+        "http://localhost:9000/logout",
+    ];
+    for uri in ok {
+        assert_eq!(check_outbound_uri("jwks_uri", uri), Ok(()), "{uri}");
+    }
+    let refused = [
+        "",
+        "http://rp.example/jwks",
+        "http://10.0.0.1/jwks",
+        "ftp://rp.example/jwks",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "com.example.app:/jwks",
+        "https://rp.example/jwks#frag",
+        "https://user:pw@rp.example/jwks",
+        "https:rp.example/jwks",
+        "https://RP.example/jwks",
+        "http://127.1/jwks",
+        "https://rp.example/a/../jwks",
+        "https://rp.example/ jwks",
+        "https://rp.example\\jwks",
+        "/jwks",
+    ];
+    for uri in refused {
+        assert!(
+            matches!(
+                check_outbound_uri("jwks_uri", uri),
+                Err(MetadataError::InvalidClientMetadata(_))
+            ),
+            "{uri}"
+        );
+    }
+}
+
+#[test]
+fn a_key_based_client_whose_keys_cannot_be_had_is_refused() {
+    let keys = keys();
+    let app = app(
+        ClientAuth::PrivateKeyJwt {
+            keys: ClientKeys::Uri("https://rp.example/jwks".into()),
+        },
+        &["client_credentials"],
+    );
+    let creds = PresentedCredentials {
+        client_id_param: Some("client-1".into()),
+        assertion_type: Some(super::super::client_assertion::ASSERTION_TYPE.into()),
+        assertion: Some("a.b.c".into()),
+        ..PresentedCredentials::default()
+    };
+    for client_keys in [None, Some(Err("the client's jwks_uri timed out"))] {
+        let ctx = AssertionContext {
+            client_keys,
+            ..no_assertions()
+        };
+        let e = authenticate_client(&app, &creds, &keys, &ctx).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidClient, "{client_keys:?}");
+        if let Some(Err(why)) = client_keys {
+            assert_eq!(e.description, why);
+        }
+    }
+}
+
+#[test]
+fn an_application_that_requires_pushed_requests_requires_pkce_whatever_its_type() {
+    let keys = keys();
+    let (auth, _) = new_client_auth(
+        ClientType::Confidential,
+        AuthMethod::ClientSecretBasic,
+        None,
+        None,
+        &keys,
+    )
+    .unwrap();
+    let mut fapi = app(auth, &["authorization_code"]);
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    assert_eq!(
+        check_pkce_for(&fapi, None, None),
+        Ok(None),
+        "optional before"
+    );
+    fapi.require_pushed_authorization_requests = true;
+    let e = check_pkce_for(&fapi, None, None).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        check_pkce_for(&fapi, Some(challenge), Some("S256")),
+        Ok(Some(challenge.to_string()))
+    );
+    assert!(check_pkce_for(&fapi, Some(challenge), Some("plain")).is_err());
 }
