@@ -1,8 +1,11 @@
-//! End-user accounts: passwords, sessions and failed-login throttling.
+//! End-user accounts: passwords, sessions, failed-login throttling, mail, email verification
+//! and password recovery.
 
 pub mod claims;
 pub mod login;
+pub mod mail;
 pub mod passwords;
+pub mod recovery;
 pub mod sessions;
 
 /// Normalises and checks an email address: trimmed, lower-cased, one `@`, no spaces.

@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+pub mod recovery;
 pub mod render;
 
 use std::{sync::Arc, time::Duration};
@@ -54,6 +55,8 @@ pub struct Shared {
     pub outbound: Outbound,
     /// Key sets fetched from `private_key_jwt` clients' `jwks_uri`s, cached in this process.
     pub key_sets: KeySets,
+    /// Where the outbox worker sends mail (SMTP, or `.eml` files without `smtp_url`).
+    pub mailer: crate::accounts::mail::Mailer,
 }
 
 impl std::ops::Deref for AppState {
@@ -72,6 +75,18 @@ impl AppState {
         clock: Clock,
         outbound: Outbound,
     ) -> Self {
+        // The configuration was validated at start, so this fails only for a hand-built
+        // `Config`; mail then goes to files, which is the development behaviour.
+        let mailer = crate::accounts::mail::Mailer::new(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "mail: falling back to .eml files in data_dir/outbox");
+            let fallback = Config {
+                smtp_url: Default::default(),
+                mail_from: Config::default().mail_from,
+                ..config.clone()
+            };
+            crate::accounts::mail::Mailer::new(&fallback)
+                .expect("the default mail settings are valid")
+        });
         AppState(Arc::new(Shared {
             config: Arc::new(config),
             store,
@@ -82,6 +97,7 @@ impl AppState {
             clock,
             key_sets: KeySets::new(outbound.clone()),
             outbound,
+            mailer,
         }))
     }
 }
@@ -94,6 +110,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     Router::new()
         .merge(accounts::router())
+        .merge(recovery::router())
         .merge(developer_api::router())
         .merge(developer_apis::router())
         .merge(console::router())

@@ -32,6 +32,14 @@ fn env() -> &'static Environment<'static> {
             ("device.html", include_str!("../../templates/device.html")),
             ("message.html", include_str!("../../templates/message.html")),
             (
+                "forgot_password.html",
+                include_str!("../../templates/forgot_password.html"),
+            ),
+            (
+                "reset_password.html",
+                include_str!("../../templates/reset_password.html"),
+            ),
+            (
                 "developer.html",
                 include_str!("../../templates/developer.html"),
             ),
