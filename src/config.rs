@@ -115,7 +115,40 @@ pub struct Config {
     pub outbox_max_attempts: u32,
     /// The longest wait between two attempts (the wait doubles from 10 s up to this).
     pub outbox_max_backoff_seconds: u64,
+    /// Where mail goes: `smtp://host:port` (plain), `smtp+starttls://user:pass@host:port`, or
+    /// `smtps://user:pass@host:port` (TLS from the first byte). Empty: each mail is written as
+    /// an `.eml` file into `data_dir/outbox/` and logged with its path (development).
+    pub smtp_url: Secret,
+    /// The `From` of every mail logi sends, e.g. `logi <noreply@login.example.com>`.
+    pub mail_from: String,
 }
+
+/// How logi talks to its SMTP server (`smtp_url`, parsed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpSettings {
+    pub security: SmtpSecurity,
+    pub host: String,
+    pub port: u16,
+    /// User name and password, when the URL has them.
+    pub credentials: Option<(String, Secret)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// `smtp://`: no TLS (a local relay).
+    Plain,
+    /// `smtp+starttls://`: STARTTLS, required.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Tls,
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Secret {}
 
 impl Default for Config {
     fn default() -> Self {
@@ -161,6 +194,8 @@ impl Default for Config {
             outbox_poll_interval_ms: 5000,
             outbox_max_attempts: 10,
             outbox_max_backoff_seconds: 3600,
+            smtp_url: Secret::default(),
+            mail_from: "logi <noreply@localhost>".into(),
         }
     }
 }
@@ -206,8 +241,90 @@ impl Config {
         Ok(config)
     }
 
+    /// `smtp_url`, parsed: `None` when it is empty (mail goes to `data_dir/outbox/`).
+    pub fn smtp(&self) -> Result<Option<SmtpSettings>, ConfigError> {
+        let raw = self.smtp_url.0.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        // Never echo the URL: it may hold a password.
+        let url = url::Url::parse(raw)
+            .map_err(|e| invalid("smtp_url", format!("not a valid URL ({e})")))?;
+        let (security, default_port) = match url.scheme() {
+            "smtp" => (SmtpSecurity::Plain, 25),
+            "smtp+starttls" => (SmtpSecurity::StartTls, 587),
+            "smtps" => (SmtpSecurity::Tls, 465),
+            _ => {
+                return Err(invalid(
+                    "smtp_url",
+                    "the scheme must be smtp://, smtp+starttls:// or smtps://",
+                ))
+            }
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid("smtp_url", "names no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        if (url.path() != "" && url.path() != "/")
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(invalid(
+                "smtp_url",
+                "must be scheme://[user:password@]host[:port] with nothing after it",
+            ));
+        }
+        let decode = |s: &str| {
+            percent_decode(s).ok_or_else(|| {
+                invalid(
+                    "smtp_url",
+                    "user or password is not valid percent-encoded UTF-8",
+                )
+            })
+        };
+        let credentials = if url.username().is_empty() {
+            if url.password().is_some() {
+                return Err(invalid("smtp_url", "has a password but no user"));
+            }
+            None
+        } else {
+            let user = decode(url.username())?;
+            let password = decode(url.password().unwrap_or_default())?;
+            Some((user, Secret(password)))
+        };
+        if credentials.is_some()
+            && security == SmtpSecurity::Plain
+            && !is_loopback_host(url.host_str().unwrap_or_default())
+        {
+            return Err(invalid(
+                "smtp_url",
+                "would send the SMTP password in clear text: use smtp+starttls:// or smtps://",
+            ));
+        }
+        Ok(Some(SmtpSettings {
+            security,
+            host,
+            port: url.port().unwrap_or(default_port),
+            credentials,
+        }))
+    }
+
     /// Checks the values that types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.smtp()?;
+        let from = self.mail_from.trim();
+        if from.is_empty()
+            || from.parse::<lettre::message::Mailbox>().is_err()
+            || from.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "mail_from",
+                "must be an address like `logi <noreply@login.example.com>`",
+            ));
+        }
         let issuer = url::Url::parse(&self.issuer).map_err(|e| invalid("issuer", e.to_string()))?;
         if !matches!(issuer.scheme(), "https" | "http") {
             return Err(invalid("issuer", "must be an http(s) URL"));
@@ -407,3 +524,21 @@ fn is_loopback_host(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Percent-decodes a URL's user or password.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}

@@ -179,6 +179,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
                 name,
                 created_at: t,
                 updated_at: t,
+                email_verified: 0,
             };
             store::users::insert(&state.store, &user)
                 .await

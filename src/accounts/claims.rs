@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 use crate::store::users::User;
 
 /// Claims per scope (OIDC Core §5.4): `profile` → `name`, `preferred_username`, `updated_at`;
-/// `email` → `email`, `email_verified`. logi does not verify addresses yet, so
-/// `email_verified` is false.
+/// `email` → `email`, `email_verified` (true once the current address was proven by a
+/// verification link, or by a password reset link sent to it).
 pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
     let mut claims = Map::new();
     if scopes.iter().any(|s| s == "profile") {
@@ -22,7 +22,7 @@ pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
     }
     if scopes.iter().any(|s| s == "email") {
         claims.insert("email".into(), json!(user.email));
-        claims.insert("email_verified".into(), json!(false));
+        claims.insert("email_verified".into(), json!(user.email_verified != 0));
     }
     claims
 }

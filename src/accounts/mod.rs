@@ -1,12 +1,15 @@
 //! End-user accounts: passwords, sessions and failed-login throttling, second factors (TOTP,
-//! recovery codes, passkeys) and how a session was authenticated (`amr`, `acr`).
+//! recovery codes, passkeys), how a session was authenticated (`amr`, `acr`), mail, email
+//! verification and password recovery.
 
 pub mod amr;
 pub mod claims;
 pub mod login;
+pub mod mail;
 pub mod mfa;
 pub mod passkeys;
 pub mod passwords;
+pub mod recovery;
 pub mod sessions;
 pub mod totp;
 

@@ -61,3 +61,77 @@ fn trusted_proxies_are_validated() {
     };
     assert!(c.warnings().iter().any(|w| w.contains("trusted_proxies")));
 }
+
+#[test]
+fn smtp_url_is_parsed_and_validated() {
+    let with = |url: &str| Config {
+        smtp_url: Secret(url.into()),
+        ..Config::default()
+    };
+    assert_eq!(Config::default().smtp().unwrap(), None);
+    let plain = with("smtp://127.0.0.1:2525").smtp().unwrap().unwrap();
+    assert_eq!(plain.security, SmtpSecurity::Plain);
+    assert_eq!((plain.host.as_str(), plain.port), ("127.0.0.1", 2525));
+    assert_eq!(plain.credentials, None);
+    let tls = with("smtp+starttls://me%40example.com:p%40ss@mail.example.com")
+        .smtp()
+        .unwrap()
+        .unwrap();
+    assert_eq!(tls.security, SmtpSecurity::StartTls);
+    assert_eq!(tls.port, 587);
+    assert_eq!(
+        tls.credentials,
+        Some(("me@example.com".into(), Secret("p@ss".into())))
+    );
+    let wrapped = with("smtps://u:p@mail.example.com")
+        .smtp()
+        .unwrap()
+        .unwrap();
+    assert_eq!((wrapped.security, wrapped.port), (SmtpSecurity::Tls, 465));
+    for bad in [
+        "http://mail.example.com",
+        "smtp://",
+        "smtp://mail.example.com/path",
+        "smtp://mail.example.com?x=1",
+        "smtp://user:secret@mail.example.com",
+        "not a url",
+    ] {
+        let err = with(bad).validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "smtp_url",
+                    ..
+                }
+            ),
+            "{bad}: {err}"
+        );
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+}
+
+#[test]
+fn mail_from_is_validated() {
+    for bad in ["", "not an address", "a@b\r\nBcc: x@y"] {
+        let c = Config {
+            mail_from: bad.into(),
+            ..Config::default()
+        };
+        assert!(
+            matches!(
+                c.validate(),
+                Err(ConfigError::Invalid {
+                    key: "mail_from",
+                    ..
+                })
+            ),
+            "{bad:?}"
+        );
+    }
+    let c = Config {
+        mail_from: "Login <noreply@login.example.com>".into(),
+        ..Config::default()
+    };
+    assert!(c.validate().is_ok());
+}

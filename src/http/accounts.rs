@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct HomeQuery {
     signed_out: Option<String>,
+    resent: Option<String>,
 }
 
 async fn home(
@@ -48,10 +49,10 @@ async fn home(
     current: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
     let csrf = Csrf::for_request(&state, &headers);
-    let user = current.map(|c| context! { email => c.user.email, name => c.user.name });
+    let user = current.map(|c| context! { email => c.user.email, name => c.user.name, email_verified => c.user.email_verified != 0 });
     let body = render(
         "home.html",
-        context! { user, csrf_token => &csrf.token, signed_out => q.signed_out.is_some() },
+        context! { user, csrf_token => &csrf.token, signed_out => q.signed_out.is_some(), resent => q.resent.is_some() },
     )?;
     Ok(csrf.apply(html(StatusCode::OK, body)))
 }
@@ -175,8 +176,14 @@ async fn signup(
         name: name.clone(),
         created_at: t,
         updated_at: t,
+        email_verified: 0,
     };
-    match store::users::insert(&state.store, &user).await {
+    let links = accounts::recovery::Links {
+        store: &state.store,
+        keys: &state.keys,
+        issuer: &state.config.issuer,
+    };
+    match links.create_user(&user, t).await {
         Ok(()) => {}
         Err(e) if e.is_unique_violation() => {
             return again(

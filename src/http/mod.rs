@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+pub mod recovery;
 pub mod render;
 
 use std::{sync::Arc, time::Duration};
@@ -63,6 +64,8 @@ pub struct Shared {
     pub key_sets: KeySets,
     /// The WebAuthn relying party (off when the issuer's host is not a domain name).
     pub passkeys: Passkeys,
+    /// Where the outbox worker sends mail (SMTP, or `.eml` files without `smtp_url`).
+    pub mailer: crate::accounts::mail::Mailer,
 }
 
 impl std::ops::Deref for AppState {
@@ -81,6 +84,18 @@ impl AppState {
         clock: Clock,
         outbound: Outbound,
     ) -> Self {
+        // The configuration was validated at start, so this fails only for a hand-built
+        // `Config`; mail then goes to files, which is the development behaviour.
+        let mailer = crate::accounts::mail::Mailer::new(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "mail: falling back to .eml files in data_dir/outbox");
+            let fallback = Config {
+                smtp_url: Default::default(),
+                mail_from: Config::default().mail_from,
+                ..config.clone()
+            };
+            crate::accounts::mail::Mailer::new(&fallback)
+                .expect("the default mail settings are valid")
+        });
         AppState(Arc::new(Shared {
             passkeys: Passkeys::from_config(&config),
             config: Arc::new(config),
@@ -92,6 +107,7 @@ impl AppState {
             clock,
             key_sets: KeySets::new(outbound.clone()),
             outbound,
+            mailer,
         }))
     }
 }
@@ -106,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(account::router())
         .merge(mfa::router())
+        .merge(recovery::router())
         .merge(developer_api::router())
         .merge(developer_apis::router())
         .merge(console::router())

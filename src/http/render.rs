@@ -50,6 +50,12 @@ fn env() -> &'static Environment<'static> {
             (
                 "account_recovery_codes.html",
                 include_str!("../../templates/account_recovery_codes.html"),
+                "forgot_password.html",
+                include_str!("../../templates/forgot_password.html"),
+            ),
+            (
+                "reset_password.html",
+                include_str!("../../templates/reset_password.html"),
             ),
             (
                 "developer.html",

@@ -1,5 +1,5 @@
-//! The outbox worker: delivers what `store::outbox` holds (back-channel logout tokens), in
-//! every process, until the server stops.
+//! The outbox worker: delivers what `store::outbox` holds (back-channel logout tokens, end-user
+//! mail), in every process, until the server stops.
 //!
 //! Each round claims due rows with a lease (so processes sharing a database never deliver one
 //! row at the same time), delivers the batch concurrently (each delivery bounded by
@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::{sync::watch, task::JoinSet};
 
 use crate::{
-    accounts::sessions::SESSION_ENDED,
+    accounts::{mail, sessions::SESSION_ENDED},
     clock,
     crypto::random_token,
     http::AppState,
@@ -106,6 +106,11 @@ async fn attempt(state: &AppState, owner: &str, item: Item) {
             };
             backchannel::deliver(&ctx, &item.payload, last_attempt).await
         }
+        mail::KIND => match state.mailer.deliver(&state.keys, &item.payload).await {
+            mail::Sent::Delivered => Outcome::Delivered,
+            mail::Sent::Failed(e) => Outcome::Failed(e),
+            mail::Sent::Undeliverable(e) => Outcome::Obsolete(e),
+        },
         other => Outcome::Obsolete(format!("unknown kind {other}")),
     };
     let now = state.clock.now();

@@ -21,6 +21,7 @@ pub mod applications;
 pub mod cache;
 pub mod developer_tokens;
 pub mod device;
+pub mod email_tokens;
 pub mod keys;
 pub mod oauth;
 pub mod outbox;
@@ -185,6 +186,7 @@ pub async fn delete_expired(store: &Store, now: i64) -> Result<()> {
     oauth::delete_expired_pending(store, now).await?;
     oauth::delete_expired_lifecycle(store, now).await?;
     throttle::delete_expired(store, now).await?;
+    email_tokens::delete_expired(store, now).await?;
     Ok(())
 }
 

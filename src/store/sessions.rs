@@ -209,6 +209,7 @@ struct SessionWithUser {
     u_name: String,
     u_created_at: i64,
     u_updated_at: i64,
+    u_email_verified: i64,
 }
 
 /// The live session with this id hash and its user, in one round trip.
@@ -219,7 +220,8 @@ pub async fn active_with_user(
 ) -> Result<Option<(Session, User)>> {
     let row: Option<SessionWithUser> = sqlx::query_as(
         "SELECT s.*, u.email AS u_email, u.password_hash AS u_password_hash, u.name AS u_name, \
-         u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+         u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+         u.email_verified AS u_email_verified \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
     )
     .bind(id_hash)
@@ -234,6 +236,7 @@ pub async fn active_with_user(
             name: r.u_name,
             created_at: r.u_created_at,
             updated_at: r.u_updated_at,
+            email_verified: r.u_email_verified,
         };
         (r.session, user)
     }))

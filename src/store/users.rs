@@ -1,5 +1,7 @@
 //! End-user accounts.
 
+use sqlx::{Any, Executor};
+
 use super::{
     cache::{announce, CachedUser, Change},
     Result, Store,
@@ -13,6 +15,8 @@ pub struct User {
     pub name: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// 1 when the current address was proven by a verification link.
+    pub email_verified: i64,
 }
 
 impl CachedUser for User {
@@ -22,9 +26,16 @@ impl CachedUser for User {
 }
 
 pub async fn insert(store: &Store, user: &User) -> Result<()> {
+    insert_in(&store.pool, user).await
+}
+
+pub(super) async fn insert_in<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    user: &User,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO users (id, email, password_hash, name, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO users (id, email, password_hash, name, created_at, updated_at, email_verified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&user.id)
     .bind(&user.email)
@@ -32,7 +43,8 @@ pub async fn insert(store: &Store, user: &User) -> Result<()> {
     .bind(&user.name)
     .bind(user.created_at)
     .bind(user.updated_at)
-    .execute(&store.pool)
+    .bind(user.email_verified)
+    .execute(ex)
     .await?;
     Ok(())
 }

@@ -26,6 +26,7 @@ mod fapi2;
 mod faults;
 mod fuzz;
 mod jwks_uri;
+mod mail_and_recovery;
 mod metrics_and_logs;
 mod multi_process;
 mod oauth2_client;
