@@ -259,10 +259,12 @@ async fn sign_out_tells_exactly_the_applications_that_got_an_id_token() {
     assert_eq!(status["last_error"], Value::Null);
     assert!(status["last_attempt_at"].as_i64().is_some());
     // The outbox row is settled.
-    let rows: Vec<(Option<i64>, i64)> = sqlx::query_as("SELECT delivered_at, attempts FROM outbox")
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+    let rows: Vec<(Option<i64>, i64)> = sqlx::query_as(
+        "SELECT delivered_at, attempts FROM outbox WHERE kind = 'backchannel_logout'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 1);
     assert!(rows[0].0.is_some());
     assert_eq!(rows[0].1, 1);
@@ -351,11 +353,12 @@ async fn a_failed_delivery_is_retried_after_its_backoff_and_the_developer_sees_b
     }
     assert_eq!(status["last_result"], "delivered", "{status}");
     assert_eq!(status["last_error"], Value::Null);
-    let (attempts, delivered): (i64, Option<i64>) =
-        sqlx::query_as("SELECT attempts, delivered_at FROM outbox")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (attempts, delivered): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT attempts, delivered_at FROM outbox WHERE kind = 'backchannel_logout'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!((attempts, delivered.is_some()), (2, true));
 }
 
@@ -373,7 +376,7 @@ async fn a_logout_token_is_delivered_after_logi_restarts_mid_retry() {
     // The failure is recorded: the delivery waits for its retry in the database.
     let mut row: (i64, Option<i64>, Option<String>) = (0, None, None);
     for _ in 0..100 {
-        row = sqlx::query_as("SELECT attempts, delivered_at, last_error FROM outbox")
+        row = sqlx::query_as("SELECT attempts, delivered_at, last_error FROM outbox WHERE kind = 'backchannel_logout'")
             .fetch_one(&app.db)
             .await
             .unwrap();
@@ -404,11 +407,13 @@ async fn a_logout_token_is_delivered_after_logi_restarts_mid_retry() {
     validate(&restarted, &got[1], &rp.client_id, &id_token).await;
     let mut delivered = None;
     for _ in 0..100 {
-        delivered = sqlx::query_as::<_, (Option<i64>,)>("SELECT delivered_at FROM outbox")
-            .fetch_one(&restarted.db)
-            .await
-            .unwrap()
-            .0;
+        delivered = sqlx::query_as::<_, (Option<i64>,)>(
+            "SELECT delivered_at FROM outbox WHERE kind = 'backchannel_logout'",
+        )
+        .fetch_one(&restarted.db)
+        .await
+        .unwrap()
+        .0;
         if delivered.is_some() {
             break;
         }

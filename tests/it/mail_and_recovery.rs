@@ -395,7 +395,11 @@ fn page_shape(page: &str, email: &str) -> String {
 #[tokio::test]
 async fn forgot_password_answers_alike_for_unknown_addresses_and_the_link_resets_once() {
     let (app, sink) = spawn_with_sink().await;
-    let rp = app.rp(json!({ "client_type": "confidential" })).await;
+    let rp = app
+        .rp(json!({ "client_type": "confidential",
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "scope": "openid email offline_access" }))
+        .await;
     let email = rp.user_email.clone();
     wait_mail_to(&sink, &email, 1).await; // the verification mail
     let tokens = app.tokens(&rp, "openid email offline_access").await;
