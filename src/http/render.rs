@@ -50,6 +50,8 @@ fn env() -> &'static Environment<'static> {
             (
                 "account_recovery_codes.html",
                 include_str!("../../templates/account_recovery_codes.html"),
+            ),
+            (
                 "forgot_password.html",
                 include_str!("../../templates/forgot_password.html"),
             ),
