@@ -102,6 +102,8 @@ pub fn router(state: AppState) -> Router {
         .merge(device::router())
         .merge(ops::router())
         .route("/assets/logi.css", get(pages::stylesheet))
+        .route("/assets/console.js", get(pages::console_script))
+        .route("/favicon.ico", get(pages::favicon))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn(ops::track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))

@@ -11,7 +11,8 @@ use minijinja::Environment;
 use serde::Serialize;
 
 const CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -34,6 +35,18 @@ fn env() -> &'static Environment<'static> {
             (
                 "developer.html",
                 include_str!("../../templates/developer.html"),
+            ),
+            (
+                "developer_app.html",
+                include_str!("../../templates/developer_app.html"),
+            ),
+            (
+                "developer_app_fields.html",
+                include_str!("../../templates/developer_app_fields.html"),
+            ),
+            (
+                "developer_confirm.html",
+                include_str!("../../templates/developer_confirm.html"),
             ),
         ] {
             // The templates are compiled into the binary; a syntax error fails the test suite.
