@@ -71,10 +71,12 @@ async fn signup_page(
     uri: axum::http::Uri,
 ) -> Result<Response, PageError> {
     let q = parse_query(uri.query());
+    let next = pages::local_path(q.next.as_deref());
+    let app_name = super::oauth::continuing_to(&state, next.as_deref()).await;
     let csrf = Csrf::for_request(&state, &headers);
     let body = render(
         "signup.html",
-        context! { csrf_token => &csrf.token, next => pages::local_path(q.next.as_deref()), email => "", name => "" },
+        context! { csrf_token => &csrf.token, next, email => "", name => "", app_name },
     )?;
     Ok(csrf.apply(html(StatusCode::OK, body)))
 }
@@ -91,9 +93,11 @@ async fn login_page(
         .as_deref()
         .and_then(accounts::parse_email)
         .unwrap_or_default();
+    let next = pages::local_path(q.next.as_deref());
+    let app_name = super::oauth::continuing_to(&state, next.as_deref()).await;
     let body = render(
         "login.html",
-        context! { csrf_token => &csrf.token, next => pages::local_path(q.next.as_deref()), email },
+        context! { csrf_token => &csrf.token, next, email, app_name },
     )?;
     Ok(csrf.apply(html(StatusCode::OK, body)))
 }
@@ -134,11 +138,12 @@ async fn signup(
     let raw_email = params.get("email").unwrap_or_default();
     let name = params.get("name").unwrap_or_default().trim().to_string();
     let password = params.get("password").unwrap_or_default().to_string();
+    let app_name = super::oauth::continuing_to(&state, next.as_deref()).await;
     let again = |status: StatusCode, error: &str| -> Result<Response, PageError> {
         let csrf = Csrf::for_request(&state, &headers);
         let body = render(
             "signup.html",
-            context! { csrf_token => &csrf.token, next => &next, email => raw_email, name => &name, error },
+            context! { csrf_token => &csrf.token, next => &next, email => raw_email, name => &name, error, app_name => &app_name },
         )?;
         Ok(csrf.apply(html(status, body)))
     };
@@ -213,11 +218,12 @@ async fn login(
 ) -> Result<Response, PageError> {
     let next = pages::local_path(params.get("next"));
     let raw_email = params.get("email").unwrap_or_default();
+    let app_name = super::oauth::continuing_to(&state, next.as_deref()).await;
     let again = |status: StatusCode, error: &str| -> Result<Response, PageError> {
         let csrf = Csrf::for_request(&state, &headers);
         let body = render(
             "login.html",
-            context! { csrf_token => &csrf.token, next => &next, email => raw_email, error },
+            context! { csrf_token => &csrf.token, next => &next, email => raw_email, error, app_name => &app_name },
         )?;
         Ok(csrf.apply(html(status, body)))
     };
@@ -245,9 +251,13 @@ async fn login(
         LoginOutcome::Invalid => again(StatusCode::UNAUTHORIZED, INVALID),
         LoginOutcome::Locked { retry_after } => {
             let minutes = (retry_after + 59) / 60;
+            let unit = if minutes == 1 { "minute" } else { "minutes" };
             let mut response = again(
                 StatusCode::TOO_MANY_REQUESTS,
-                &format!("Too many failed attempts. Try again in {minutes} minute(s)."),
+                &format!(
+                    "Too many failed attempts: sign-in is locked for this account. \
+                     Try again in {minutes} {unit}."
+                ),
             )?;
             response
                 .headers_mut()
@@ -260,8 +270,10 @@ async fn login(
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    CsrfForm(_): CsrfForm,
+    CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
+    // "Not you?" on the consent page signs out and goes on to sign in again (a local path).
+    let next = pages::local_path(params.get("next"));
     if let Some(cookie) = extract::cookie(&headers, sessions::cookie_name(&state.config)) {
         sessions::end_sessions(
             &state.store,
@@ -270,7 +282,7 @@ async fn logout(
         )
         .await?;
     }
-    let mut response = Redirect::to("/?signed_out=1").into_response();
+    let mut response = Redirect::to(next.as_deref().unwrap_or("/?signed_out=1")).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         pages::cookie_header(&state, sessions::cookie_name(&state.config), "", Some(0)),

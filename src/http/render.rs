@@ -63,8 +63,17 @@ pub fn template<S: Serialize>(name: &str, ctx: S) -> Result<String, minijinja::E
     env().get_template(name).and_then(|t| t.render(ctx))
 }
 
-pub fn render_error(title: &str, message: &str) -> String {
-    template("error.html", minijinja::context! { title, message }).unwrap_or_else(|_| {
+/// An error page: the message and a next step for the person, the status for the developer.
+pub fn render_error(status: StatusCode, title: &str, message: &str) -> String {
+    let next_step = match status.as_u16() {
+        403 => "Reload the page you came from and try again; if it keeps happening, sign in again.",
+        404 => "Check the address, or start again from the application you came from.",
+        429 => "Wait a few minutes, then try again.",
+        500..=599 => "Try again in a moment. If it keeps happening, tell the site's operator.",
+        _ => "Go back to the application you came from and start again.",
+    };
+    let ctx = minijinja::context! { title, message, next_step, status => status.as_u16() };
+    template("error.html", ctx).unwrap_or_else(|_| {
         "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
     })
 }
