@@ -248,7 +248,23 @@ async fn login(
             tracing::info!(target: "logi::security", user_id = %user.id, "signed in");
             signed_in(&state, &user.id, next).await
         }
-        LoginOutcome::Invalid => again(StatusCode::UNAUTHORIZED, INVALID),
+        // Warn before the lock, not only after it.
+        LoginOutcome::Invalid { attempts_left } if attempts_left <= 3 => {
+            let warning = match attempts_left {
+                0 => "Incorrect email or password. Sign-in to this account is now locked for a \
+                      few minutes."
+                    .to_string(),
+                1 => "Incorrect email or password. 1 attempt left before sign-in to this \
+                      account is locked for a few minutes."
+                    .to_string(),
+                n => format!(
+                    "Incorrect email or password. {n} attempts left before sign-in to this \
+                     account is locked for a few minutes."
+                ),
+            };
+            again(StatusCode::UNAUTHORIZED, &warning)
+        }
+        LoginOutcome::Invalid { .. } => again(StatusCode::UNAUTHORIZED, INVALID),
         LoginOutcome::Locked { retry_after } => {
             let minutes = (retry_after + 59) / 60;
             let unit = if minutes == 1 { "minute" } else { "minutes" };

@@ -92,11 +92,20 @@ async fn lockout_message_is_plural_and_error_pages_give_a_next_step() {
     let browser = app.browser();
     let email = unique_email("lock");
     app.signup(&app.browser(), &email, PASSWORD).await;
-    let mut last = String::new();
-    for _ in 0..12 {
+    let max = app.state.config.login_max_failures_per_account as i64;
+    let mut bodies = Vec::new();
+    for _ in 0..max + 2 {
         let r = app.login(&browser, &email, "wrong password").await;
-        last = r.text().await.unwrap();
+        bodies.push(r.text().await.unwrap());
     }
+    // A warning before the lock, from three attempts left down to the locking attempt.
+    let at = |i: i64| &bodies[(i - 1) as usize];
+    assert!(!at(max - 4).contains("left before"), "no warning early");
+    assert!(at(max - 3).contains("3 attempts left"), "{}", at(max - 3));
+    assert!(at(max - 2).contains("2 attempts left"), "{}", at(max - 2));
+    assert!(at(max - 1).contains("1 attempt left"), "{}", at(max - 1));
+    assert!(at(max).contains("now locked"), "{}", at(max));
+    let last = bodies.last().unwrap().clone();
     assert!(last.contains("Try again in"), "{last}");
     assert!(!last.contains("minute(s)"));
     assert!(last.contains(" minutes.") || last.contains(" 1 minute."));
