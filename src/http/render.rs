@@ -63,6 +63,26 @@ pub fn template<S: Serialize>(name: &str, ctx: S) -> Result<String, minijinja::E
     env().get_template(name).and_then(|t| t.render(ctx))
 }
 
+tokio::task_local! {
+    /// The request's `x-request-id`, for the error page's details block.
+    static REQUEST_ID: String;
+}
+
+/// Middleware: makes the request id (set by the outer `SetRequestIdLayer`) available to the
+/// error pages rendered while the request is handled.
+pub async fn request_id_scope(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    REQUEST_ID.scope(id, next.run(request)).await
+}
+
 /// An error page: the message and a next step for the person, the status for the developer.
 pub fn render_error(status: StatusCode, title: &str, message: &str) -> String {
     let next_step = match status.as_u16() {
@@ -72,7 +92,9 @@ pub fn render_error(status: StatusCode, title: &str, message: &str) -> String {
         500..=599 => "Try again in a moment. If it keeps happening, tell the site's operator.",
         _ => "Go back to the application you came from and start again.",
     };
-    let ctx = minijinja::context! { title, message, next_step, status => status.as_u16() };
+    let request_id = REQUEST_ID.try_with(String::clone).ok();
+    let ctx =
+        minijinja::context! { title, message, next_step, request_id, status => status.as_u16() };
     template("error.html", ctx).unwrap_or_else(|_| {
         "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
     })

@@ -112,7 +112,12 @@ async fn lockout_message_is_plural_and_error_pages_give_a_next_step() {
 
     let r = browser.get(app.url("/no-such-page")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let page = r.text().await.unwrap();
+    assert!(
+        page.contains(&format!("<code class=\"id\">{request_id}</code>")),
+        "the request id is on the page: {page}"
+    );
     assert!(page.contains("Check the address"));
     assert!(page.contains("Details for the developer"));
     assert!(page.contains("<code>404</code>"));
