@@ -122,3 +122,26 @@ async fn lockout_message_is_plural_and_error_pages_give_a_next_step() {
     assert!(page.contains("Details for the developer"));
     assert!(page.contains("<code>404</code>"));
 }
+
+#[tokio::test]
+async fn the_device_flow_login_says_what_it_is_for() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .browser()
+        .get(app.url("/device?user_code=BCDF-GHJK"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let login = r.headers()[header::LOCATION].to_str().unwrap().to_string();
+    let page = app
+        .browser()
+        .get(app.url(&login))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in to connect your device"), "{page}");
+}
