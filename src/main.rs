@@ -70,8 +70,10 @@ enum KeysCommand {
 enum UserCommand {
     /// Create an account. The password is read from LOGI_USER_PASSWORD or the first line of stdin.
     Create {
+        /// The account's email address (what the person signs in with).
         #[arg(long)]
         email: String,
+        /// The person's name (optional; shown in ID tokens as `name`).
         #[arg(long, default_value = "")]
         name: String,
     },
@@ -104,7 +106,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            // Once: to stderr (the log, when serving, goes there too).
             eprintln!("logi: {e}");
             ExitCode::FAILURE
         }
@@ -169,6 +171,15 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
                 }
             };
             accounts::check_new_password(&password)?;
+            // Run in another folder, the default ./data would be a new, empty logi: say so.
+            if let Some(path) = store::new_sqlite_file(&config.database_url) {
+                eprintln!(
+                    "logi: warning: there is no database at {} yet; creating a new one (with its \
+                     own master key). If your logi runs elsewhere, run this command in its \
+                     folder or set LOGI_DATABASE_URL.",
+                    path.display()
+                );
+            }
             let state = server::prepare(config).await?;
             let hash = state.hasher.hash(password).await?;
             let t = logi::clock::system_now();

@@ -15,8 +15,11 @@ use super::passwords::{PasswordError, PasswordHasherPool};
 
 pub enum LoginOutcome {
     Success(User),
-    /// Wrong password or unknown email: deliberately indistinguishable.
-    Invalid,
+    /// Wrong password or unknown email: deliberately indistinguishable (the count is per
+    /// email, whether or not the account exists). `attempts_left` before the account locks.
+    Invalid {
+        attempts_left: i64,
+    },
     /// Too many failures; retry after this many seconds (the right password is refused too).
     Locked {
         retry_after: i64,
@@ -84,7 +87,9 @@ pub async fn attempt(
                     tracing::debug!(target: "logi::security", %email_hash, email, "failed login: email");
                 }
             }
-            Ok(LoginOutcome::Invalid)
+            Ok(LoginOutcome::Invalid {
+                attempts_left: (max_account - account.attempts).max(0),
+            })
         }
     }
 }

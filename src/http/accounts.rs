@@ -77,10 +77,12 @@ async fn signup_page(
     uri: axum::http::Uri,
 ) -> Result<Response, PageError> {
     let q = parse_query(uri.query());
+    let next = pages::local_path(q.next.as_deref());
+    let app_name = super::oauth::continuing_to(&state, next.as_deref()).await;
     let csrf = Csrf::for_request(&state, &headers);
     let body = render(
         "signup.html",
-        context! { csrf_token => &csrf.token, next => pages::local_path(q.next.as_deref()), email => "", name => "" },
+        context! { csrf_token => &csrf.token, next, email => "", name => "", app_name },
     )?;
     Ok(csrf.apply(html(StatusCode::OK, body)))
 }
@@ -97,12 +99,15 @@ async fn login_page(
         .as_deref()
         .and_then(accounts::parse_email)
         .unwrap_or_default();
+    let next = pages::local_path(q.next.as_deref());
+    let app_name = super::oauth::continuing_to(&state, next.as_deref()).await;
     let body = render(
         "login.html",
         context! {
             csrf_token => &csrf.token,
-            next => pages::local_path(q.next.as_deref()),
+            next,
             email,
+            app_name,
             passkeys => state.passkeys.enabled(),
         },
     )?;
@@ -133,11 +138,12 @@ async fn signup(
     let raw_email = params.get("email").unwrap_or_default();
     let name = params.get("name").unwrap_or_default().trim().to_string();
     let password = params.get("password").unwrap_or_default().to_string();
+    let app_name = super::oauth::continuing_to(&state, next.as_deref()).await;
     let again = |status: StatusCode, error: &str| -> Result<Response, PageError> {
         let csrf = Csrf::for_request(&state, &headers);
         let body = render(
             "signup.html",
-            context! { csrf_token => &csrf.token, next => &next, email => raw_email, name => &name, error },
+            context! { csrf_token => &csrf.token, next => &next, email => raw_email, name => &name, error, app_name => &app_name },
         )?;
         Ok(csrf.apply(html(status, body)))
     };
@@ -219,11 +225,12 @@ async fn login(
     let next = pages::local_path(params.get("next"));
     let raw_email = params.get("email").unwrap_or_default();
     let passkeys = state.passkeys.enabled();
+    let app_name = super::oauth::continuing_to(&state, next.as_deref()).await;
     let again = |status: StatusCode, error: &str| -> Result<Response, PageError> {
         let csrf = Csrf::for_request(&state, &headers);
         let body = render(
             "login.html",
-            context! { csrf_token => &csrf.token, next => &next, email => raw_email, error, passkeys },
+            context! { csrf_token => &csrf.token, next => &next, email => raw_email, error, passkeys, app_name => &app_name },
         )?;
         Ok(csrf.apply(html(status, body)))
     };
@@ -257,12 +264,32 @@ async fn login(
             tracing::info!(target: "logi::security", user_id = %user.id, "signed in");
             signed_in(&state, &user.id, &first, next).await
         }
-        LoginOutcome::Invalid => again(StatusCode::UNAUTHORIZED, INVALID),
+        // Warn before the lock, not only after it.
+        LoginOutcome::Invalid { attempts_left } if attempts_left <= 3 => {
+            let warning = match attempts_left {
+                0 => "Incorrect email or password. Sign-in to this account is now locked for a \
+                      few minutes."
+                    .to_string(),
+                1 => "Incorrect email or password. 1 attempt left before sign-in to this \
+                      account is locked for a few minutes."
+                    .to_string(),
+                n => format!(
+                    "Incorrect email or password. {n} attempts left before sign-in to this \
+                     account is locked for a few minutes."
+                ),
+            };
+            again(StatusCode::UNAUTHORIZED, &warning)
+        }
+        LoginOutcome::Invalid { .. } => again(StatusCode::UNAUTHORIZED, INVALID),
         LoginOutcome::Locked { retry_after } => {
             let minutes = (retry_after + 59) / 60;
+            let unit = if minutes == 1 { "minute" } else { "minutes" };
             let mut response = again(
                 StatusCode::TOO_MANY_REQUESTS,
-                &format!("Too many failed attempts. Try again in {minutes} minute(s)."),
+                &format!(
+                    "Too many failed attempts: sign-in is locked for this account. \
+                     Try again in {minutes} {unit}."
+                ),
             )?;
             response
                 .headers_mut()
@@ -275,8 +302,10 @@ async fn login(
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    CsrfForm(_): CsrfForm,
+    CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
+    // "Not you?" on the consent page signs out and goes on to sign in again (a local path).
+    let next = pages::local_path(params.get("next"));
     if let Some(cookie) = extract::cookie(&headers, sessions::cookie_name(&state.config)) {
         sessions::end_sessions(
             &state.store,
@@ -285,7 +314,7 @@ async fn logout(
         )
         .await?;
     }
-    let mut response = Redirect::to("/?signed_out=1").into_response();
+    let mut response = Redirect::to(next.as_deref().unwrap_or("/?signed_out=1")).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         pages::cookie_header(&state, sessions::cookie_name(&state.config), "", Some(0)),

@@ -1,8 +1,16 @@
 //! `/developer`: the browser console, the developer API over HTML forms behind the login session.
+//!
+//! Every POST answers with a redirect (post/redirect/get), so a reload repeats nothing; a
+//! refused form is shown again with what was typed and the reason next to its field. Deleting an
+//! application and rotating its secret each have a confirmation page. A new secret reaches its
+//! page in a sealed cookie ([`secret`]), never in a URL.
+
+mod form;
+mod secret;
 
 use axum::{
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    extract::{Path, RawQuery, State},
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Router,
@@ -21,18 +29,27 @@ use crate::{
     developer::{
         self,
         apis::{ApiInput, ScopeInput},
-        applications::{self as apps, MetadataInput},
+        applications as apps,
     },
     oauth::policy::MetadataError,
-    store::{self, users::User},
+    store::{self, applications::Application, users::User},
 };
+use form::AppForm;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/developer", get(console))
         .route("/developer/console/applications", post(create))
-        .route("/developer/console/{id}/delete", post(delete))
-        .route("/developer/console/{id}/rotate_secret", post(rotate))
+        .route("/developer/console/{id}", get(show))
+        .route("/developer/console/{id}/edit", post(edit))
+        .route(
+            "/developer/console/{id}/delete",
+            get(confirm_delete).post(delete),
+        )
+        .route(
+            "/developer/console/{id}/rotate_secret",
+            get(confirm_rotate).post(rotate),
+        )
         .route("/developer/console/apis", post(create_api))
         .route("/developer/console/apis/{id}/delete", post(delete_api))
 }
@@ -42,18 +59,46 @@ fn to_login() -> Response {
     Redirect::to("/login?next=/developer").into_response()
 }
 
-struct Shown<'a> {
-    created: Option<&'a store::applications::Application>,
-    secret: Option<&'a str>,
-    error: Option<String>,
+/// 303 to a console page.
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
 }
 
-async fn page(
+/// A refused form: what the developer typed, the reason, and the field it is about.
+struct Refusal {
+    form: AppForm,
+    error: String,
+    field: &'static str,
+}
+
+impl Refusal {
+    fn of(form: AppForm, e: MetadataError) -> Refusal {
+        let field = form::field_of(&e);
+        let (MetadataError::InvalidRedirectUri(error)
+        | MetadataError::InvalidClientMetadata(error)) = e;
+        Refusal { form, error, field }
+    }
+}
+
+/// `?done=…` after a redirect: which notice to show.
+fn done(query: Option<&str>) -> Option<String> {
+    let query = query?;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "done")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| ["created", "rotated", "saved", "deleted"].contains(&v.as_str()))
+}
+
+/// The console's main page: applications, the registration form, APIs.
+#[allow(clippy::too_many_arguments)]
+async fn list_page(
     state: &AppState,
     headers: &HeaderMap,
     user: &User,
     status: StatusCode,
-    shown: Shown<'_>,
+    refusal: Option<Refusal>,
+    api_error: Option<String>,
+    notice: Option<String>,
 ) -> Result<Response, PageError> {
     let csrf = Csrf::for_request(state, headers);
     let applications: Vec<_> = store::applications::list_owned(&state.store, &user.id)
@@ -66,6 +111,10 @@ async fn page(
         .iter()
         .map(api_json)
         .collect();
+    let (form, error, field) = match refusal {
+        Some(r) => (r.form, Some(r.error), r.field),
+        None => (AppForm::defaults(), None, ""),
+    };
     let body = render(
         "developer.html",
         context! {
@@ -74,9 +123,13 @@ async fn page(
             csrf_token => &csrf.token,
             applications,
             apis,
-            created => shown.created.map(|a| application_json(a, None)),
-            secret => shown.secret,
-            error => shown.error,
+            form,
+            error,
+            error_field => field,
+            api_error,
+            notice,
+            grants => &form::GRANTS,
+            algorithms => form::algorithms(),
         },
     )?;
     Ok(csrf.apply(html(status, body)))
@@ -85,27 +138,16 @@ async fn page(
 async fn console(
     State(state): State<AppState>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     current: Option<CurrentUser>,
 ) -> Result<Response, PageError> {
     let Some(CurrentUser { user, .. }) = current else {
         return Ok(to_login());
     };
-    page(
-        &state,
-        &headers,
-        &user,
-        StatusCode::OK,
-        Shown {
-            created: None,
-            secret: None,
-            error: None,
-        },
-    )
-    .await
-}
-
-fn words(v: Option<&str>) -> Option<Vec<String>> {
-    v.map(|s| s.split_whitespace().map(String::from).collect())
+    let notice = done(query.as_deref())
+        .filter(|d| d == "deleted")
+        .map(|_| "The application was deleted; its tokens no longer work.".to_string());
+    list_page(&state, &headers, &user, StatusCode::OK, None, None, notice).await
 }
 
 async fn create(
@@ -114,66 +156,247 @@ async fn create(
     current: Option<CurrentUser>,
     CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
-    let Some(CurrentUser { user, .. }) = current else {
+    let Some(CurrentUser { user, session }) = current else {
         return Ok(to_login());
     };
-    // An empty field means "not given" (the default applies).
-    let text = |name: &str| {
-        params
-            .get(name)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(String::from)
-    };
-    let jwks = match text("jwks").map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
-        None => Ok(None),
-        Some(Ok(v)) => Ok(Some(v)),
-        Some(Err(_)) => Err(MetadataError::InvalidClientMetadata(
-            "jwks must be a JSON JWK Set: {\"keys\": [...]}".into(),
-        )),
-    };
-    let input = jwks.map(|jwks| MetadataInput {
-        client_name: params.get("client_name").map(String::from),
-        client_type: params.get("client_type").map(String::from),
-        token_endpoint_auth_method: text("token_endpoint_auth_method"),
-        redirect_uris: Some(words(params.get("redirect_uris")).unwrap_or_default()),
-        grant_types: words(params.get("grant_types")),
-        scope: params.get("scope").map(String::from),
-        // Left empty, the default applies (the origins of the redirect URIs).
-        allowed_cors_origins: words(params.get("allowed_cors_origins")).filter(|v| !v.is_empty()),
-        jwks,
-        jwks_uri: text("jwks_uri"),
-        backchannel_logout_uri: Some(text("backchannel_logout_uri")),
-        backchannel_logout_session_required: Some(
-            params.get("backchannel_logout_session_required") == Some("yes"),
-        ),
-        ..MetadataInput::default()
-    });
-    let refused = |e: String| Shown {
-        created: None,
-        secret: None,
-        error: Some(e),
-    };
-    let registered = match input
+    let form = AppForm::posted(&params);
+    let registered = match form
+        .to_input()
         .and_then(|input| apps::register(input, &user.id, &state.keys, state.clock.now()))
     {
         Ok(r) => r,
-        Err(MetadataError::InvalidRedirectUri(e) | MetadataError::InvalidClientMetadata(e)) => {
-            return page(&state, &headers, &user, StatusCode::BAD_REQUEST, refused(e)).await;
+        Err(e) => {
+            let refusal = Some(Refusal::of(form, e));
+            return list_page(
+                &state,
+                &headers,
+                &user,
+                StatusCode::BAD_REQUEST,
+                refusal,
+                None,
+                None,
+            )
+            .await;
         }
     };
     if let Some(e) =
         developer::apis::foreign_scope_refusal(&state.store, &registered.application).await?
     {
-        return page(&state, &headers, &user, StatusCode::BAD_REQUEST, refused(e)).await;
+        let refusal = Some(Refusal::of(form, MetadataError::InvalidClientMetadata(e)));
+        return list_page(
+            &state,
+            &headers,
+            &user,
+            StatusCode::BAD_REQUEST,
+            refusal,
+            None,
+            None,
+        )
+        .await;
     }
     store::applications::insert(&state.store, &registered.application).await?;
-    let shown = Shown {
-        created: Some(&registered.application),
-        secret: registered.client_secret.as_deref(),
-        error: None,
+    let id = &registered.application.id;
+    let mut response = see_other(&format!("/developer/console/{id}?done=created"));
+    if let Some(secret) = &registered.client_secret {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            secret::seal(&state, &session, id, secret),
+        );
+    }
+    Ok(response)
+}
+
+fn not_found() -> PageError {
+    PageError::new(StatusCode::NOT_FOUND, "Not found", "No such application.")
+}
+
+/// The signed-in developer's application `id`, or a 404 page.
+async fn owned(state: &AppState, user: &User, id: &str) -> Result<Application, PageError> {
+    super::extract::path_text(id)?;
+    store::applications::owned(&state.store, &user.id, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Whether the application has a secret that can be rotated.
+fn has_secret(app: &Application) -> bool {
+    matches!(app.auth, crate::clients::ClientAuth::Secret { .. })
+}
+
+/// One application: its details, the secret once after a create or rotate, and its edit form.
+#[allow(clippy::too_many_arguments)]
+async fn app_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    current: &CurrentUser,
+    app: &Application,
+    status: StatusCode,
+    refusal: Option<Refusal>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let csrf = Csrf::for_request(state, headers);
+    let (secret, had_cookie) = secret::open(state, headers, &current.session, &app.id);
+    let (form, error, field) = match refusal {
+        Some(r) => (r.form, Some(r.error), r.field),
+        None => (AppForm::of(app), None, ""),
     };
-    page(&state, &headers, &user, StatusCode::CREATED, shown).await
+    let body = render(
+        "developer_app.html",
+        context! {
+            wide => true,
+            email => &current.user.email,
+            csrf_token => &csrf.token,
+            app => application_json(app, None),
+            has_secret => has_secret(app),
+            secret,
+            form,
+            error,
+            error_field => field,
+            notice,
+            editing => true,
+            grants => &form::GRANTS,
+            algorithms => form::algorithms(),
+        },
+    )?;
+    let mut response = csrf.apply(html(status, body));
+    if had_cookie {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, secret::clear(state));
+    }
+    Ok(response)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    current: Option<CurrentUser>,
+) -> Result<Response, PageError> {
+    let Some(current) = current else {
+        return Ok(to_login());
+    };
+    let app = owned(&state, &current.user, &id).await?;
+    let notice = done(query.as_deref()).and_then(|d| match d.as_str() {
+        "created" => Some(format!("{} is registered.", app.client_name)),
+        "rotated" => Some(format!(
+            "{} has a new client secret. The old secret stopped working just now: \
+             update your application's configuration.",
+            app.client_name
+        )),
+        "saved" => Some("Your changes are saved.".to_string()),
+        _ => None,
+    });
+    app_page(
+        &state,
+        &headers,
+        &current,
+        &app,
+        StatusCode::OK,
+        None,
+        notice,
+    )
+    .await
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    current: Option<CurrentUser>,
+    CsrfForm(params): CsrfForm,
+) -> Result<Response, PageError> {
+    let Some(current) = current else {
+        return Ok(to_login());
+    };
+    let app = owned(&state, &current.user, &id).await?;
+    let form = AppForm::posted(&params);
+    let patched = form
+        .to_input()
+        .and_then(|input| apps::apply_patch(&app, input, state.clock.now()))
+        .and_then(|mut next| {
+            // An emptied CORS field goes back to the default: the redirect URIs' origins.
+            if form.cors_empty() && next.allowed_cors_origins.is_some() {
+                next.allowed_cors_origins = None;
+                apps::validate(next)
+            } else {
+                Ok(next)
+            }
+        });
+    let refused = match patched {
+        Ok(next) => match developer::apis::foreign_scope_refusal(&state.store, &next).await? {
+            None => {
+                if !store::applications::update_metadata(&state.store, &next).await? {
+                    return Err(not_found());
+                }
+                return Ok(see_other(&format!("/developer/console/{id}?done=saved")));
+            }
+            Some(e) => MetadataError::InvalidClientMetadata(e),
+        },
+        Err(e) => e,
+    };
+    let refusal = Some(Refusal::of(form, refused));
+    app_page(
+        &state,
+        &headers,
+        &current,
+        &app,
+        StatusCode::BAD_REQUEST,
+        refusal,
+        None,
+    )
+    .await
+}
+
+/// A confirmation page for a destructive action.
+async fn confirm(
+    state: &AppState,
+    headers: &HeaderMap,
+    app: &Application,
+    action: &str,
+) -> Result<Response, PageError> {
+    let csrf = Csrf::for_request(state, headers);
+    let body = render(
+        "developer_confirm.html",
+        context! {
+            app => application_json(app, None),
+            action,
+            csrf_token => &csrf.token,
+        },
+    )?;
+    Ok(csrf.apply(html(StatusCode::OK, body)))
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    current: Option<CurrentUser>,
+) -> Result<Response, PageError> {
+    let Some(current) = current else {
+        return Ok(to_login());
+    };
+    let app = owned(&state, &current.user, &id).await?;
+    confirm(&state, &headers, &app, "delete").await
+}
+
+async fn confirm_rotate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    current: Option<CurrentUser>,
+) -> Result<Response, PageError> {
+    let Some(current) = current else {
+        return Ok(to_login());
+    };
+    let app = owned(&state, &current.user, &id).await?;
+    if !has_secret(&app) {
+        return Err(PageError::bad_request(
+            "This client has no secret to rotate.",
+        ));
+    }
+    confirm(&state, &headers, &app, "rotate_secret").await
 }
 
 async fn delete(
@@ -187,24 +410,22 @@ async fn delete(
         return Ok(to_login());
     };
     let found = store::applications::delete_owned(&state.store, &user.id, &id).await?;
-    deleted(found, "No such application.")
+    if found {
+        tracing::info!(target: "logi::security", user_id = %user.id, application = %id, "application deleted");
+    }
+    deleted(found, "No such application.", "/developer?done=deleted")
 }
 
 async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     current: Option<CurrentUser>,
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
-    super::extract::path_text(&id)?;
-    let Some(CurrentUser { user, .. }) = current else {
+    let Some(CurrentUser { user, session }) = current else {
         return Ok(to_login());
     };
-    let not_found = || PageError::new(StatusCode::NOT_FOUND, "Not found", "No such application.");
-    let mut app = store::applications::owned(&state.store, &user.id, &id)
-        .await?
-        .ok_or_else(not_found)?;
+    let mut app = owned(&state, &user, &id).await?;
     let secret =
         match apps::rotate_secret(&state.store, &state.keys, &mut app, state.clock.now()).await? {
             apps::Rotation::Rotated(secret) => secret,
@@ -215,12 +436,12 @@ async fn rotate(
             }
             apps::Rotation::NotFound => return Err(not_found()),
         };
-    let shown = Shown {
-        created: Some(&app),
-        secret: Some(&secret),
-        error: None,
-    };
-    page(&state, &headers, &user, StatusCode::OK, shown).await
+    let mut response = see_other(&format!("/developer/console/{id}?done=rotated"));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        secret::seal(&state, &session, &app.id, &secret),
+    );
+    Ok(response)
 }
 
 /// The console's scope field: one scope per line, its name, then its description.
@@ -260,11 +481,6 @@ async fn create_api(
         scopes: Some(scope_lines(params.get("scopes").unwrap_or_default())),
         access_token_ttl_seconds: ttl,
     };
-    let refused = |e: String| Shown {
-        created: None,
-        secret: None,
-        error: Some(e),
-    };
     let mine = store::apis::list_owned(&state.store, &user.id).await?;
     let api =
         match developer::apis::create(input, &user.id, &state.config.issuer, state.clock.now())
@@ -272,21 +488,32 @@ async fn create_api(
         {
             Ok(api) => api,
             Err(e) => {
-                return page(
+                return list_page(
                     &state,
                     &headers,
                     &user,
                     StatusCode::BAD_REQUEST,
-                    refused(e.0),
+                    None,
+                    Some(e.0),
+                    None,
                 )
                 .await
             }
         };
     match store::apis::insert(&state.store, &api).await {
-        Ok(()) => Ok(Redirect::to("/developer").into_response()),
+        Ok(()) => Ok(see_other("/developer")),
         Err(e) if e.is_unique_violation() => {
             let e = format!("identifier `{}` is already registered", api.identifier);
-            page(&state, &headers, &user, StatusCode::CONFLICT, refused(e)).await
+            list_page(
+                &state,
+                &headers,
+                &user,
+                StatusCode::CONFLICT,
+                None,
+                Some(e),
+                None,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -303,11 +530,11 @@ async fn delete_api(
         return Ok(to_login());
     };
     let found = store::apis::delete_owned(&state.store, &user.id, &id).await?;
-    deleted(found, "No such API.")
+    deleted(found, "No such API.", "/developer")
 }
 
 /// After a delete: back to the console (a redirect, so a reload repeats nothing), or a 404.
-fn deleted(found: bool, not_found: &'static str) -> Result<Response, PageError> {
+fn deleted(found: bool, not_found: &'static str, to: &str) -> Result<Response, PageError> {
     if !found {
         return Err(PageError::new(
             StatusCode::NOT_FOUND,
@@ -315,5 +542,5 @@ fn deleted(found: bool, not_found: &'static str) -> Result<Response, PageError> 
             not_found,
         ));
     }
-    Ok(Redirect::to("/developer").into_response())
+    Ok(see_other(to))
 }

@@ -212,7 +212,7 @@ impl From<LoginError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let body = super::render::render_error(self.title, &self.message);
+        let body = super::render::render_error(self.status, self.title, &self.message);
         let mut response = super::render::html(self.status, body);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(

@@ -132,11 +132,14 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .route("/assets/logi.css", get(pages::stylesheet))
         .route("/assets/passkeys.js", get(pages::passkey_script))
+        .route("/assets/console.js", get(pages::console_script))
+        .route("/favicon.ico", get(pages::favicon))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn(ops::track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::from_fn(render::request_id_scope))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");

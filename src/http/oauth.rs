@@ -616,10 +616,27 @@ async fn consent_page(
     let csrf = Csrf::for_request(state, headers);
     let redirect_host = shown_host(&req.redirect_uri);
     let words = audience::consent_words(&req.apis, &req.resources, &req.scopes);
+    let owner = store::users::by_id(&state.store, &req.app.owner_id)
+        .await?
+        .map(|u| u.email);
+    // "Not you?": sign out, then sign in again and come back to this same request.
+    let again = format!(
+        "/oauth/authorize?request_id={}",
+        seal_pending(state, req, t, None)?
+    );
+    let switch_next = format!(
+        "/login?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &again)
+            .finish()
+    );
     let body = render(
         "consent.html",
         context! {
             client_name => &req.app.client_name,
+            owner,
+            verified => req.app.verified,
+            switch_next,
             scopes => words.scopes,
             apis => words.apis,
             email => &user.email,
@@ -1032,17 +1049,34 @@ async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(r)
 }
 
-/// The host a page names for a redirect URI (the scheme for a private-use URI such as
-/// `com.example.app:/cb`).
+/// Where a page says the browser goes back to: the redirect URI's origin, scheme, host and
+/// port (`http://127.0.0.1:9000`, `https://app.example`), so a person can tell a loopback
+/// port or plain http apart; for a private-use URI such as `com.example.app:/cb`, its scheme.
 fn shown_host(redirect_uri: &str) -> String {
-    url::Url::parse(redirect_uri)
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(String::from)
-                .or_else(|| Some(u.scheme().to_string()))
-        })
-        .unwrap_or_default()
+    let Ok(u) = url::Url::parse(redirect_uri) else {
+        return String::new();
+    };
+    match u.host_str() {
+        Some(host) => match u.port() {
+            Some(port) => format!("{}://{host}:{port}", u.scheme()),
+            None => format!("{}://{host}", u.scheme()),
+        },
+        None => format!("{}:", u.scheme()),
+    }
+}
+
+/// The name of the application a login or signup page's `next` continues to (a sealed
+/// authorization request), so the page can say "Sign in to continue to …".
+pub(super) async fn continuing_to(state: &AppState, next: Option<&str>) -> Option<String> {
+    let query = next?.strip_prefix("/oauth/authorize?")?;
+    let sealed = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "request_id")
+        .map(|(_, v)| v.into_owned())?;
+    let (params, _) = open_pending(state, &sealed, state.clock.now())?;
+    let app = store::applications::by_client_id(&state.store, params.client_id.as_deref()?)
+        .await
+        .ok()??;
+    Some(app.client_name.clone())
 }
 
 #[cfg(test)]

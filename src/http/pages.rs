@@ -175,30 +175,46 @@ pub fn local_path(next: Option<&str>) -> Option<String> {
     ok.then(|| next.to_string())
 }
 
-pub async fn stylesheet() -> Response {
-    let mut r = include_str!("../../assets/logi.css").into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+/// A compiled-in asset, cacheable for an hour.
+fn asset(body: &'static [u8], content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
+    );
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     r
 }
 
-/// The one script logi serves: the passkey buttons (`navigator.credentials`). Every page works
-/// without it; it only adds what WebAuthn cannot do without JavaScript.
+pub async fn stylesheet() -> Response {
+    asset(
+        include_bytes!("../../assets/logi.css"),
+        "text/css; charset=utf-8",
+    )
+}
+
+/// The console's copy buttons (pages work without it).
+pub async fn console_script() -> Response {
+    asset(
+        include_bytes!("../../assets/console.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+pub async fn favicon() -> Response {
+    asset(include_bytes!("../../assets/favicon.ico"), "image/x-icon")
+}
+
+/// The passkey buttons (`navigator.credentials`). Every page works without it; it only adds
+/// what WebAuthn cannot do without JavaScript.
 pub async fn passkey_script() -> Response {
-    let mut r = include_str!("../../assets/passkeys.js").into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    r
+    asset(
+        include_bytes!("../../assets/passkeys.js"),
+        "text/javascript; charset=utf-8",
+    )
 }

@@ -10,10 +10,10 @@ use axum::{
 use minijinja::Environment;
 use serde::Serialize;
 
-/// `script-src 'self'` and `connect-src 'self'` for the passkey script (`/assets/passkeys.js`,
-/// which posts to logi's own passkey endpoints); no inline script anywhere.
+/// `script-src 'self'` for logi's own scripts (`/assets/passkeys.js`, `/assets/console.js`) and
+/// `connect-src 'self'` for the passkey script's posts to logi's own endpoints; no inline script.
 const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
-     img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -63,6 +63,18 @@ fn env() -> &'static Environment<'static> {
                 "developer.html",
                 include_str!("../../templates/developer.html"),
             ),
+            (
+                "developer_app.html",
+                include_str!("../../templates/developer_app.html"),
+            ),
+            (
+                "developer_app_fields.html",
+                include_str!("../../templates/developer_app_fields.html"),
+            ),
+            (
+                "developer_confirm.html",
+                include_str!("../../templates/developer_confirm.html"),
+            ),
         ] {
             // The templates are compiled into the binary; a syntax error fails the test suite.
             if let Err(e) = env.add_template(name, source) {
@@ -99,8 +111,39 @@ pub fn template<S: Serialize>(name: &str, ctx: S) -> Result<String, minijinja::E
     env().get_template(name).and_then(|t| t.render(ctx))
 }
 
-pub fn render_error(title: &str, message: &str) -> String {
-    template("error.html", minijinja::context! { title, message }).unwrap_or_else(|_| {
+tokio::task_local! {
+    /// The request's `x-request-id`, for the error page's details block.
+    static REQUEST_ID: String;
+}
+
+/// Middleware: makes the request id (set by the outer `SetRequestIdLayer`) available to the
+/// error pages rendered while the request is handled.
+pub async fn request_id_scope(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    REQUEST_ID.scope(id, next.run(request)).await
+}
+
+/// An error page: the message and a next step for the person, the status for the developer.
+pub fn render_error(status: StatusCode, title: &str, message: &str) -> String {
+    let next_step = match status.as_u16() {
+        403 => "Reload the page you came from and try again; if it keeps happening, sign in again.",
+        404 => "Check the address, or start again from the application you came from.",
+        429 => "Wait a few minutes, then try again.",
+        500..=599 => "Try again in a moment. If it keeps happening, tell the site's operator.",
+        _ => "Go back to the application you came from and start again.",
+    };
+    let request_id = REQUEST_ID.try_with(String::clone).ok();
+    let ctx =
+        minijinja::context! { title, message, next_step, request_id, status => status.as_u16() };
+    template("error.html", ctx).unwrap_or_else(|_| {
         "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
     })
 }

@@ -15,6 +15,10 @@ pub struct Params(Vec<(String, String)>);
 /// times to indicate that the requested token is intended to be used at multiple resources").
 pub const MULTI_VALUED: &[&str] = &["resource"];
 
+/// HTML form fields that a group of checkboxes repeats (the developer console's grant types);
+/// never accepted repeated at an OAuth endpoint.
+const FORM_MULTI_VALUED: &[&str] = &["grant_types"];
+
 /// Which control characters a value may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Controls {
@@ -72,7 +76,9 @@ impl Params {
                     "parameter `{k}` contains a control character"
                 )));
             }
-            if out.iter().any(|(name, _)| *name == k) && !MULTI_VALUED.contains(&k.as_ref()) {
+            let repeatable = MULTI_VALUED.contains(&k.as_ref())
+                || (controls == Controls::LineBreaks && FORM_MULTI_VALUED.contains(&k.as_ref()));
+            if out.iter().any(|(name, _)| *name == k) && !repeatable {
                 return Err(ParamsError(format!("parameter `{k}` is repeated")));
             }
             out.push((k.into_owned(), v.into_owned()));

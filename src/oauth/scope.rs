@@ -35,7 +35,7 @@ pub fn canonical(scopes: &[String]) -> String {
 pub fn describe(scope: &str) -> String {
     match scope {
         "openid" => "Sign you in with your logi account".into(),
-        "profile" => "See your name and username".into(),
+        "profile" => "See your name (your email address is sent as your username)".into(),
         "email" => "See your email address".into(),
         "offline_access" => "Keep access while you are not using the application".into(),
         other => format!("Use the permission “{other}”"),

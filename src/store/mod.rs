@@ -190,6 +190,22 @@ pub async fn delete_expired(store: &Store, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// The file of a SQLite `url` when it does not exist yet (connecting would create it); `None`
+/// for PostgreSQL, in-memory databases and files that exist.
+pub fn new_sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    if path.is_empty() || path == ":memory:" || Path::new(path).exists() {
+        return None;
+    }
+    Some(std::path::absolute(path).unwrap_or_else(|_| Path::new(path).to_path_buf()))
+}
+
 /// `sqlite://data/logi.db` → `sqlite://data/logi.db?mode=rwc`, creating `data/`.
 fn sqlite_url_with_create(url: &str) -> Result<String> {
     let rest = url

@@ -15,6 +15,8 @@ use super::{Result, Store};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reservation {
     window_start: i64,
+    /// Attempts reserved in the window so far, this one included.
+    pub attempts: i64,
 }
 
 /// Reserves one attempt for `key` at `now`: `Ok(Ok(_))` when fewer than `max` attempts were
@@ -31,7 +33,7 @@ pub async fn reserve(
     if max < 1 {
         return Ok(Err(window.max(1)));
     }
-    let reserved: Option<(i64,)> = sqlx::query_as(
+    let reserved: Option<(i64, i64)> = sqlx::query_as(
         "INSERT INTO login_throttle (key, failures, locked_until, updated_at) \
          VALUES ($1, 1, $2 + $4, $2) \
          ON CONFLICT (key) DO UPDATE SET \
@@ -42,7 +44,7 @@ pub async fn reserve(
            locked_until = CASE WHEN login_throttle.locked_until <= $2 THEN $2 + $4 \
              ELSE login_throttle.locked_until END \
          WHERE login_throttle.locked_until <= $2 OR login_throttle.failures < $3 \
-         RETURNING updated_at",
+         RETURNING updated_at, failures",
     )
     .bind(key)
     .bind(now)
@@ -50,8 +52,11 @@ pub async fn reserve(
     .bind(window)
     .fetch_optional(&store.pool)
     .await?;
-    if let Some((window_start,)) = reserved {
-        return Ok(Ok(Reservation { window_start }));
+    if let Some((window_start, attempts)) = reserved {
+        return Ok(Ok(Reservation {
+            window_start,
+            attempts,
+        }));
     }
     let until: Option<(i64,)> =
         sqlx::query_as("SELECT locked_until FROM login_throttle WHERE key = $1")

@@ -92,6 +92,10 @@ fn migrate_and_user_create_on_sqlite() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("usr_"));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("there is no database at"),
+        "the database made by migrate is used"
+    );
     assert!(dir.join("data/master.key").exists(), "generated master key");
     let again = logi(&dir)
         .args(["user", "create", "--email", "admin@example.com"])
@@ -99,6 +103,31 @@ fn migrate_and_user_create_on_sqlite() {
         .output()
         .unwrap();
     assert!(!again.status.success(), "duplicate email refused");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(
+        stderr.matches("already exists").count(),
+        1,
+        "the error is printed once: {stderr}"
+    );
+    assert!(!stderr.contains("there is no database"), "{stderr}");
+    let help = logi(&dir)
+        .args(["user", "create", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("The account's email address"));
+    // Run in a folder without a database, it says that it is making a new one.
+    let elsewhere = temp_dir("elsewhere");
+    let out = logi(&elsewhere)
+        .args(["user", "create", "--email", "admin@example.com"])
+        .env("LOGI_USER_PASSWORD", "a long enough password")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("there is no database at"),
+        "a new database is announced"
+    );
+    let _ = std::fs::remove_dir_all(elsewhere);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -34,6 +34,7 @@ mod oauth_flow;
 mod oauth_policy;
 mod oidc;
 mod operations;
+mod pages;
 mod par;
 mod private_key_jwt;
 mod refresh_reuse;
