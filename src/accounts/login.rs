@@ -24,6 +24,13 @@ pub enum LoginOutcome {
     Locked {
         retry_after: i64,
     },
+    /// The right password for an account an operator disabled (`logi user disable`).
+    Disabled,
+}
+
+/// The throttle key of an account's failed logins (cleared by `logi user unlock`).
+pub fn account_key(email: &str) -> String {
+    format!("account:{email}")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +54,7 @@ pub async fn attempt(
     client_ip: &str,
     now: i64,
 ) -> Result<LoginOutcome, LoginError> {
-    let account_key = format!("account:{email}");
+    let account_key = account_key(email);
     let ip_key = format!("ip:{client_ip}");
     let window = config.login_lockout_seconds as i64;
     // Reserve the attempt before hashing: the database decides atomically whether this guess
@@ -74,6 +81,10 @@ pub async fn attempt(
         Some(user) if ok => {
             throttle::release(store, &account_key, account).await?;
             throttle::release(store, &ip_key, ip).await?;
+            if store::users::is_disabled(store, &user.id).await? != Some(false) {
+                tracing::info!(target: "logi::security", user_id = %user.id, client_ip, "login refused: account disabled");
+                return Ok(LoginOutcome::Disabled);
+            }
             Ok(LoginOutcome::Success(user))
         }
         _ => {

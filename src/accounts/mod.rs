@@ -1,11 +1,14 @@
 //! End-user accounts: passwords, sessions and failed-login throttling, second factors (TOTP,
 //! recovery codes, passkeys), how a session was authenticated (`amr`, `acr`), mail, email
-//! verification and password recovery.
+//! verification and password recovery, and the changes the account page and operators make
+//! (`manage`).
 
 pub mod amr;
 pub mod claims;
+pub mod device;
 pub mod login;
 pub mod mail;
+pub mod manage;
 pub mod mfa;
 pub mod passkeys;
 pub mod passwords;

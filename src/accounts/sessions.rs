@@ -23,11 +23,20 @@ pub fn cookie_name(config: &Config) -> &'static str {
     }
 }
 
-/// Starts a session authenticated by `amr` and returns the cookie value.
+/// The browser a session starts in, as the account page lists it: its `User-Agent` and the
+/// client IP.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Browser<'a> {
+    pub user_agent: &'a str,
+    pub ip: &'a str,
+}
+
+/// Starts a session authenticated by `amr` in `browser` and returns the cookie value.
 pub async fn start(
     store: &Store,
     user_id: &str,
     amr: &Amr,
+    browser: Browser<'_>,
     now: i64,
     ttl: i64,
 ) -> store::Result<String> {
@@ -40,6 +49,9 @@ pub async fn start(
         expires_at: now + ttl,
         sid: Some(random_token(16)),
         amr: amr.stored(),
+        user_agent: super::device::trim_user_agent(browser.user_agent),
+        ip: browser.ip.to_string(),
+        last_seen_at: now,
     };
     store::sessions::insert(store, &session).await?;
     Ok(value)
@@ -87,6 +99,16 @@ pub enum Ending<'a> {
     Session { user_id: &'a str, sid: &'a str },
     /// Every session of a user (password reset, operator disable, account deletion).
     AllOf { user_id: &'a str },
+    /// Every session of a user but the one with this `sid` (a password change).
+    AllOfExcept { user_id: &'a str, keep_sid: &'a str },
+}
+
+/// Records that the session was used now from `ip`, at most once a minute per session.
+pub async fn seen(store: &Store, session: &Session, ip: &str, now: i64) -> store::Result<()> {
+    if now - session.last_seen_at < 60 && session.ip == ip {
+        return Ok(());
+    }
+    store::sessions::touch(store, &session.id_hash, ip, now).await
 }
 
 /// The outbox kind of a [`SessionEnded`] notice.
@@ -135,6 +157,9 @@ pub async fn end_sessions(store: &Store, ending: Ending<'_>, now: i64) -> store:
         }
         Ending::Session { user_id, sid } => store::sessions::Which::Sid { user_id, sid },
         Ending::AllOf { user_id } => store::sessions::Which::AllOf { user_id },
+        Ending::AllOfExcept { user_id, keep_sid } => {
+            store::sessions::Which::AllOfExcept { user_id, keep_sid }
+        }
     };
     let queued = store::sessions::end(store, which, now, &SessionEnded::outbox_item).await?;
     if queued > 0 {

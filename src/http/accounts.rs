@@ -114,15 +114,17 @@ async fn login_page(
     Ok(csrf.apply(html(StatusCode::OK, body)))
 }
 
-/// Starts a session authenticated by `amr` and sends the browser on to `next` (a local path)
-/// or the home page.
+/// Starts a session authenticated by `amr` (remembering the browser and IP it came from) and
+/// sends the browser on to `next` (a local path) or the home page.
 async fn signed_in(
     state: &AppState,
+    headers: &HeaderMap,
+    ip: &str,
     user_id: &str,
     amr: &Amr,
     next: Option<String>,
 ) -> Result<Response, PageError> {
-    let cookie = pages::start_session(state, user_id, amr).await?;
+    let cookie = pages::start_session(state, user_id, amr, pages::browser(headers, ip)).await?;
     let mut response = Redirect::to(next.as_deref().unwrap_or("/")).into_response();
     response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
@@ -200,7 +202,15 @@ async fn signup(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(target: "logi::security", user_id = %user.id, "account created");
-    signed_in(&state, &user.id, &Amr::of(Method::Password), next).await
+    signed_in(
+        &state,
+        &headers,
+        &ip,
+        &user.id,
+        &Amr::of(Method::Password),
+        next,
+    )
+    .await
 }
 
 /// Counts a signup against `signup_max_per_ip_per_hour` (atomically, before the password is
@@ -262,7 +272,7 @@ async fn login(
                 return Ok(super::mfa::second_step(&state, &user.id, &first, next));
             }
             tracing::info!(target: "logi::security", user_id = %user.id, "signed in");
-            signed_in(&state, &user.id, &first, next).await
+            signed_in(&state, &headers, &ip, &user.id, &first, next).await
         }
         // Warn before the lock, not only after it.
         LoginOutcome::Invalid { attempts_left } if attempts_left <= 3 => {
@@ -281,6 +291,11 @@ async fn login(
             again(StatusCode::UNAUTHORIZED, &warning)
         }
         LoginOutcome::Invalid { .. } => again(StatusCode::UNAUTHORIZED, INVALID),
+        // Only the right password learns this; the wrong one gets INVALID as for any account.
+        LoginOutcome::Disabled => again(
+            StatusCode::FORBIDDEN,
+            "This account cannot sign in. Contact the operator of this service.",
+        ),
         LoginOutcome::Locked { retry_after } => {
             let minutes = (retry_after + 59) / 60;
             let unit = if minutes == 1 { "minute" } else { "minutes" };

@@ -172,7 +172,7 @@ async fn mint_token(
     .await?;
     let user = match outcome {
         LoginOutcome::Success(user) => user,
-        LoginOutcome::Invalid { .. } => return Err(invalid()),
+        LoginOutcome::Invalid { .. } | LoginOutcome::Disabled => return Err(invalid()),
         LoginOutcome::Locked { retry_after } => {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,

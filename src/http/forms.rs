@@ -48,7 +48,15 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(CurrentUser::of(state, &parts.headers).await?)
+        let Some(current) = CurrentUser::of(state, &parts.headers).await? else {
+            return Ok(None);
+        };
+        let Ok(extract::ClientIp(ip)) = <extract::ClientIp as axum::extract::FromRequestParts<
+            AppState,
+        >>::from_request_parts(parts, state)
+        .await;
+        sessions::seen(&state.store, &current.session, &ip, state.clock.now()).await?;
+        Ok(Some(current))
     }
 }
 

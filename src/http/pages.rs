@@ -81,10 +81,24 @@ pub async fn start_session(
     state: &AppState,
     user_id: &str,
     amr: &Amr,
+    browser: sessions::Browser<'_>,
 ) -> Result<HeaderValue, PageError> {
     let ttl = state.config.session_ttl_seconds as i64;
-    let value = sessions::start(&state.store, user_id, amr, state.clock.now(), ttl).await?;
+    let now = state.clock.now();
+    let value = sessions::start(&state.store, user_id, amr, browser, now, ttl).await?;
     Ok(session_cookie_header(state, &value))
+}
+
+/// The browser a request comes from (its `User-Agent`, and the client IP), as a new session
+/// records it.
+pub fn browser<'a>(headers: &'a HeaderMap, ip: &'a str) -> sessions::Browser<'a> {
+    sessions::Browser {
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default(),
+        ip,
+    }
 }
 
 /// Records a second step on a live session (see [`sessions::elevate`]); returns the new

@@ -84,7 +84,8 @@ pub async fn active_grant_user(
     }
     let generation = store.caches.generation();
     let user: Option<super::users::User> = sqlx::query_as(
-        "SELECT u.* FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = $1 AND g.revoked_at IS NULL",
+        "SELECT u.* FROM grants g JOIN users u ON u.id = g.user_id \
+         WHERE g.id = $1 AND g.revoked_at IS NULL AND u.disabled = 0",
     )
     .bind(grant_id)
     .fetch_optional(&store.pool)
@@ -131,6 +132,71 @@ pub async fn remember_consent(
     .execute(&store.pool)
     .await?;
     Ok(())
+}
+
+/// Revokes every grant of a user, or only those of one application (`application_id`), and
+/// forgets the remembered consents they came with: every code, refresh token and access token
+/// of those grants dies at once, in every process (one [`super::cache::Change::User`]).
+/// Returns the number of grants revoked.
+pub async fn revoke_user_grants(
+    store: &Store,
+    user_id: &str,
+    application_id: Option<&str>,
+    now: i64,
+) -> Result<u64> {
+    let mut tx = store.pool.begin().await?;
+    let revoked = match application_id {
+        Some(app) => sqlx::query(
+            "UPDATE grants SET revoked_at = $2 \
+             WHERE user_id = $1 AND application_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(app),
+        None => sqlx::query(
+            "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now),
+    }
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    match application_id {
+        Some(app) => sqlx::query("DELETE FROM consents WHERE user_id = $1 AND application_id = $2")
+            .bind(user_id)
+            .bind(app),
+        None => sqlx::query("DELETE FROM consents WHERE user_id = $1").bind(user_id),
+    }
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    super::cache::announce(store, super::cache::Change::User(user_id)).await?;
+    Ok(revoked)
+}
+
+/// A live grant of a user with its application, for the account page.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UserGrant {
+    pub application_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub owner_id: String,
+    pub scope: String,
+    pub resources: String,
+    pub created_at: i64,
+}
+
+/// The unrevoked grants of a user, by application name.
+pub async fn user_grants(store: &Store, user_id: &str) -> Result<Vec<UserGrant>> {
+    Ok(sqlx::query_as(
+        "SELECT g.application_id, a.client_id, a.client_name, a.owner_id, g.scope, g.resources, \
+         g.created_at FROM grants g JOIN applications a ON a.id = g.application_id \
+         WHERE g.user_id = $1 AND g.revoked_at IS NULL ORDER BY a.client_name, a.client_id, g.created_at",
+    )
+    .bind(user_id)
+    .fetch_all(&store.pool)
+    .await?)
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]

@@ -21,12 +21,20 @@ pub struct Session {
     /// How it was authenticated: RFC 8176 method values, space-separated
     /// (`accounts::amr::Amr` reads them).
     pub amr: String,
+    /// The browser's `User-Agent` (trimmed) and client IP, as the account page shows them.
+    #[sqlx(default)]
+    pub user_agent: String,
+    #[sqlx(default)]
+    pub ip: String,
+    /// When the session was last used (kept to the minute: see [`touch`]).
+    #[sqlx(default)]
+    pub last_seen_at: i64,
 }
 
 pub async fn insert(store: &Store, s: &Session) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, sid, amr) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at, sid, amr, \
+         user_agent, ip, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&s.id_hash)
     .bind(&s.user_id)
@@ -35,6 +43,9 @@ pub async fn insert(store: &Store, s: &Session) -> Result<()> {
     .bind(s.expires_at)
     .bind(&s.sid)
     .bind(&s.amr)
+    .bind(&s.user_agent)
+    .bind(&s.ip)
+    .bind(s.last_seen_at)
     .execute(&store.pool)
     .await?;
     Ok(())
@@ -136,6 +147,8 @@ pub enum Which<'a> {
     Sid { user_id: &'a str, sid: &'a str },
     /// Every session of a user (password reset, operator disable, account deletion).
     AllOf { user_id: &'a str },
+    /// Every session of a user but one (a password change keeps the session that made it).
+    AllOfExcept { user_id: &'a str, keep_sid: &'a str },
 }
 
 /// Ends sessions: deletes them and, in the same transaction, queues `notice(client)` for every
@@ -164,6 +177,11 @@ pub async fn end(
         Which::AllOf { user_id } => {
             sqlx::query_as("DELETE FROM sessions WHERE user_id = $1 RETURNING sid").bind(user_id)
         }
+        Which::AllOfExcept { user_id, keep_sid } => sqlx::query_as(
+            "DELETE FROM sessions WHERE user_id = $1 AND (sid IS NULL OR sid <> $2) RETURNING sid",
+        )
+        .bind(user_id)
+        .bind(keep_sid),
     };
     let ended: Vec<(Option<String>,)> = query.fetch_all(&mut *tx).await?;
     let mut queued = 0;
@@ -222,7 +240,8 @@ pub async fn active_with_user(
         "SELECT s.*, u.email AS u_email, u.password_hash AS u_password_hash, u.name AS u_name, \
          u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
          u.email_verified AS u_email_verified \
-         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
     )
     .bind(id_hash)
     .bind(now)
@@ -240,4 +259,28 @@ pub async fn active_with_user(
         };
         (r.session, user)
     }))
+}
+
+/// Records a use of the session: `last_seen_at` and the client IP. Callers skip it when the
+/// session was seen less than a minute ago, so a busy browser costs one write a minute.
+pub async fn touch(store: &Store, id_hash: &str, ip: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $2, ip = $3 WHERE id_hash = $1")
+        .bind(id_hash)
+        .bind(now)
+        .bind(ip)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// The live sessions of a user, most recently used first (the account page).
+pub async fn list_of_user(store: &Store, user_id: &str, now: i64) -> Result<Vec<Session>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+         ORDER BY last_seen_at DESC, created_at DESC",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(&store.pool)
+    .await?)
 }

@@ -81,6 +81,16 @@ pub async fn release(store: &Store, key: &str, reservation: Reservation) -> Resu
     Ok(())
 }
 
+/// Forgets the counter of `key` (an operator's `logi user unlock`): its next attempt starts a
+/// new window. Returns whether there was one.
+pub async fn clear(store: &Store, key: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+        .bind(key)
+        .execute(&store.pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Housekeeping: drops counters whose window has ended.
 pub async fn delete_expired(store: &Store, now: i64) -> Result<u64> {
     Ok(

@@ -85,3 +85,56 @@ pub async fn delete(store: &Store, id: &str) -> Result<bool> {
     announce(store, Change::User(id)).await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Whether an operator disabled the account (`None`: no such account).
+pub async fn is_disabled(store: &Store, id: &str) -> Result<Option<bool>> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT disabled FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&store.pool)
+        .await?;
+    Ok(row.map(|(d,)| d != 0))
+}
+
+/// Disables or enables the account; every process forgets the cached copies of this user (a
+/// disabled user's grants are refused wherever they are read). Returns false when no such
+/// account exists.
+pub async fn set_disabled(store: &Store, id: &str, disabled: bool, now: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(i64::from(disabled))
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+    announce(store, Change::User(id)).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets a new password hash.
+pub async fn set_password_hash(store: &Store, id: &str, hash: &str, now: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .bind(now)
+        .execute(&store.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// One row of `logi user list`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Listed {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub disabled: i64,
+    pub created_at: i64,
+}
+
+/// Every account, oldest first (operators).
+pub async fn list_all(store: &Store) -> Result<Vec<Listed>> {
+    Ok(sqlx::query_as(
+        "SELECT id, email, name, disabled, created_at FROM users ORDER BY created_at, email",
+    )
+    .fetch_all(&store.pool)
+    .await?)
+}
