@@ -77,6 +77,28 @@ enum UserCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// List every account: id, email, name, flags (disabled), created (tab-separated).
+    List,
+    /// Disable an account: it cannot sign in, its sessions end and its tokens stop working.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled account again (sign-in only: old sessions and tokens stay revoked).
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Lift the failed-login lockout of an account.
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
+    /// Delete an account, ending its sessions and revoking its tokens.
+    Delete {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -159,51 +181,100 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::Apps { command } => apps(command, &config).await?,
         Command::User {
             command: UserCommand::Create { email, name },
-        } => {
-            let email = accounts::parse_email(&email).ok_or("not a valid email address")?;
-            let password = match std::env::var("LOGI_USER_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    eprintln!("password (one line on stdin):");
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            accounts::check_new_password(&password)?;
-            // Run in another folder, the default ./data would be a new, empty logi: say so.
-            if let Some(path) = store::new_sqlite_file(&config.database_url) {
-                eprintln!(
-                    "logi: warning: there is no database at {} yet; creating a new one (with its \
-                     own master key). If your logi runs elsewhere, run this command in its \
-                     folder or set LOGI_DATABASE_URL.",
-                    path.display()
+        } => create_user(email, name, config).await?,
+        Command::User { command } => user(command, &config).await?,
+    }
+    Ok(())
+}
+
+async fn create_user(
+    email: String,
+    name: String,
+    config: Config,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let email = accounts::parse_email(&email).ok_or("not a valid email address")?;
+    let password = match std::env::var("LOGI_USER_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            eprintln!("password (one line on stdin):");
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    accounts::check_new_password(&password)?;
+    // Run in another folder, the default ./data would be a new, empty logi: say so.
+    if let Some(path) = store::new_sqlite_file(&config.database_url) {
+        eprintln!(
+            "logi: warning: there is no database at {} yet; creating a new one (with its \
+             own master key). If your logi runs elsewhere, run this command in its \
+             folder or set LOGI_DATABASE_URL.",
+            path.display()
+        );
+    }
+    let state = server::prepare(config).await?;
+    let hash = state.hasher.hash(password).await?;
+    let t = logi::clock::system_now();
+    let user = store::users::User {
+        id: format!("usr_{}", crypto::random_token(16)),
+        email,
+        password_hash: hash,
+        name,
+        created_at: t,
+        updated_at: t,
+        email_verified: 0,
+    };
+    store::users::insert(&state.store, &user)
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                "an account with this email already exists".to_string()
+            } else {
+                e.to_string()
+            }
+        })?;
+    println!("{}", user.id);
+    Ok(())
+}
+
+/// `logi user list|disable|enable|unlock|delete`: through the store, whose writes tell every
+/// serving process (see `store::cache`).
+async fn user(command: UserCommand, config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let acquire = std::time::Duration::from_millis(config.database_acquire_timeout_ms);
+    let store = store::Store::connect(&config.database_url, 1, acquire).await?;
+    store.migrate().await?;
+    let now = logi::clock::system_now();
+    let (email, verb) = match command {
+        UserCommand::List => {
+            println!("id\temail\tname\tflags\tcreated");
+            for u in store::users::list_all(&store).await? {
+                let flags = if u.disabled != 0 { "disabled" } else { "-" };
+                println!(
+                    "{}\t{}\t{}\t{flags}\t{}",
+                    u.id, u.email, u.name, u.created_at
                 );
             }
-            let state = server::prepare(config).await?;
-            let hash = state.hasher.hash(password).await?;
-            let t = logi::clock::system_now();
-            let user = store::users::User {
-                id: format!("usr_{}", crypto::random_token(16)),
-                email,
-                password_hash: hash,
-                name,
-                created_at: t,
-                updated_at: t,
-                email_verified: 0,
-            };
-            store::users::insert(&state.store, &user)
-                .await
-                .map_err(|e| {
-                    if e.is_unique_violation() {
-                        "an account with this email already exists".to_string()
-                    } else {
-                        e.to_string()
-                    }
-                })?;
-            println!("{}", user.id);
+            return Ok(());
         }
-    }
+        UserCommand::Create { .. } => return Err("create is handled elsewhere".into()),
+        UserCommand::Disable { email } => (email, "disabled"),
+        UserCommand::Enable { email } => (email, "enabled"),
+        UserCommand::Unlock { email } => (email, "unlocked"),
+        UserCommand::Delete { email } => (email, "deleted"),
+    };
+    let email = accounts::parse_email(&email).ok_or("not a valid email address")?;
+    let user = store::users::by_email(&store, &email)
+        .await?
+        .ok_or_else(|| format!("no account has the email {email}"))?;
+    match verb {
+        "disabled" => accounts::manage::disable(&store, &user.id, now).await?,
+        "enabled" => accounts::manage::enable(&store, &user.id, now).await?,
+        "unlocked" => accounts::manage::unlock(&store, &email)
+            .await
+            .map(|_| true)?,
+        _ => accounts::manage::delete(&store, &user.id, now).await?,
+    };
+    println!("{email} {verb}");
     Ok(())
 }
 

@@ -1,9 +1,6 @@
-//! `/account` and its second-factor sections: TOTP enrolment (`/account/totp`), recovery codes,
-//! passkeys.
-//!
-//! `/account` itself is deliberately small here (the email and the second-factor section):
-//! the full account page (profile, password, sessions, applications, deletion) replaces it
-//! and includes `templates/account_second_factors.html` as it is.
+//! The second-factor sections of `/account`: TOTP enrolment (`/account/totp`), recovery codes,
+//! passkeys. The page itself is `account_page`'s, which shows [`factors_view`] with
+//! `templates/account_second_factors.html`.
 
 use axum::{
     extract::{Path, State},
@@ -35,7 +32,6 @@ use crate::{
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/account", get(account))
         .route("/account/totp", get(totp_page).post(totp_confirm))
         .route("/account/totp/disable", post(totp_disable))
         .route("/account/passkeys/start", post(passkey_start))
@@ -53,7 +49,7 @@ fn login_first(path: &str) -> Response {
 
 /// What the second-factor section shows.
 #[derive(Serialize)]
-struct FactorsView {
+pub(super) struct FactorsView {
     totp: bool,
     recovery_codes: i64,
     passkeys_enabled: bool,
@@ -68,7 +64,7 @@ struct PasskeyView {
     last_used_at: Option<i64>,
 }
 
-async fn factors_view(state: &AppState, user: &User) -> Result<FactorsView, PageError> {
+pub(super) async fn factors_view(state: &AppState, user: &User) -> Result<FactorsView, PageError> {
     let enrolled = store::second_factors::enrolled(&state.store, &user.id).await?;
     let passkeys = store::second_factors::passkeys(&state.store, &user.id)
         .await?
@@ -86,30 +82,6 @@ async fn factors_view(state: &AppState, user: &User) -> Result<FactorsView, Page
         passkeys_enabled: state.passkeys.enabled(),
         passkeys,
     })
-}
-
-async fn account(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    current: Option<CurrentUser>,
-) -> Result<Response, PageError> {
-    let Some(current) = current else {
-        return Ok(login_first("/account"));
-    };
-    let csrf = Csrf::for_request(&state, &headers);
-    let factors = factors_view(&state, &current.user).await?;
-    let amr = Amr::parse(&current.session.amr);
-    let body = render(
-        "account.html",
-        context! {
-            csrf_token => &csrf.token,
-            email => &current.user.email,
-            factors,
-            acr => amr.acr(),
-            wide => true,
-        },
-    )?;
-    Ok(csrf.apply(html(StatusCode::OK, body)))
 }
 
 // ---------------------------------------------------------------------------------------------

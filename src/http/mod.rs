@@ -2,6 +2,7 @@
 //! extractors in `extract`, errors in `error`, page rendering and CSRF in `pages`.
 
 pub mod account;
+pub mod account_page;
 pub mod accounts;
 pub mod console;
 pub mod cors;
@@ -123,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(mfa::router())
         .merge(recovery::router())
+        .merge(account_page::router())
         .merge(developer_api::router())
         .merge(developer_apis::router())
         .merge(console::router())

@@ -40,7 +40,6 @@ fn env() -> &'static Environment<'static> {
                 "login_mfa.html",
                 include_str!("../../templates/login_mfa.html"),
             ),
-            ("account.html", include_str!("../../templates/account.html")),
             (
                 "account_second_factors.html",
                 include_str!("../../templates/account_second_factors.html"),
@@ -76,6 +75,30 @@ fn env() -> &'static Environment<'static> {
             (
                 "developer_confirm.html",
                 include_str!("../../templates/developer_confirm.html"),
+            ),
+            (
+                "account_page.html",
+                include_str!("../../templates/account_page.html"),
+            ),
+            (
+                "account_profile.html",
+                include_str!("../../templates/account_profile.html"),
+            ),
+            (
+                "account_password.html",
+                include_str!("../../templates/account_password.html"),
+            ),
+            (
+                "account_sessions.html",
+                include_str!("../../templates/account_sessions.html"),
+            ),
+            (
+                "account_applications.html",
+                include_str!("../../templates/account_applications.html"),
+            ),
+            (
+                "account_delete.html",
+                include_str!("../../templates/account_delete.html"),
             ),
         ] {
             // The templates are compiled into the binary; a syntax error fails the test suite.
