@@ -9,6 +9,7 @@ mod common;
 #[path = "../support/helpers.rs"]
 mod helpers;
 
+mod account_page;
 mod accounts;
 mod apis;
 mod architecture;
