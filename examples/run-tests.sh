@@ -10,7 +10,8 @@
 #
 # Usage: examples/run-tests.sh [tests/<name>.test.mjs ...]   (default: every test)
 # Needs: cargo, node >= 20, `npm ci` done in examples/ (done here when node_modules is missing),
-# chromium (CHROMIUM=/path overrides /usr/bin/chromium).
+# chromium (CHROMIUM=/path overrides /usr/bin/chromium), python3 with venv (the Python interop
+# check makes examples/interop-python/.venv from PyPI; with CI=true its absence fails the run).
 set -euo pipefail
 cd "$(dirname "$0")"
 examples=$PWD
@@ -18,7 +19,7 @@ root=$(cd .. && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 # The whole test run (not the build) must finish within this many seconds.
-budget="${EXAMPLES_TEST_TIMEOUT:-420}"
+budget="${EXAMPLES_TEST_TIMEOUT:-540}"
 
 step() { printf '\n=== examples: %s ===\n' "$*"; }
 

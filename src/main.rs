@@ -94,6 +94,12 @@ enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Remove every second factor of an account (TOTP, recovery codes, passkeys), e.g. after a
+    /// lost phone: sign-in asks for the password only until the person adds one again.
+    ResetMfa {
+        #[arg(long)]
+        email: String,
+    },
     /// Delete an account, ending its sessions and revoking its tokens.
     Delete {
         #[arg(long)]
@@ -182,7 +188,7 @@ async fn run(command: Command, config: Config) -> Result<(), Box<dyn std::error:
         Command::User {
             command: UserCommand::Create { email, name },
         } => create_user(email, name, config).await?,
-        Command::User { command } => user(command, &config).await?,
+        Command::User { command } => user(command, config).await?,
     }
     Ok(())
 }
@@ -223,6 +229,7 @@ async fn create_user(
         created_at: t,
         updated_at: t,
         email_verified: 0,
+        disabled: 0,
     };
     store::users::insert(&state.store, &user)
         .await
@@ -237,17 +244,17 @@ async fn create_user(
     Ok(())
 }
 
-/// `logi user list|disable|enable|unlock|delete`: through the store, whose writes tell every
-/// serving process (see `store::cache`).
-async fn user(command: UserCommand, config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let acquire = std::time::Duration::from_millis(config.database_acquire_timeout_ms);
-    let store = store::Store::connect(&config.database_url, 1, acquire).await?;
-    store.migrate().await?;
+/// `logi user list|disable|enable|unlock|reset-mfa|delete`: through the store, whose writes tell
+/// every serving process (see `store::cache`); notices go to the mail outbox, which a serving
+/// logi delivers.
+async fn user(command: UserCommand, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let state = server::prepare(config).await?;
+    let store = &state.store;
     let now = logi::clock::system_now();
     let (email, verb) = match command {
         UserCommand::List => {
             println!("id\temail\tname\tflags\tcreated");
-            for u in store::users::list_all(&store).await? {
+            for u in store::users::list_all(store).await? {
                 let flags = if u.disabled != 0 { "disabled" } else { "-" };
                 println!(
                     "{}\t{}\t{}\t{flags}\t{}",
@@ -260,20 +267,34 @@ async fn user(command: UserCommand, config: &Config) -> Result<(), Box<dyn std::
         UserCommand::Disable { email } => (email, "disabled"),
         UserCommand::Enable { email } => (email, "enabled"),
         UserCommand::Unlock { email } => (email, "unlocked"),
+        UserCommand::ResetMfa { email } => (email, "second factors removed"),
         UserCommand::Delete { email } => (email, "deleted"),
     };
     let email = accounts::parse_email(&email).ok_or("not a valid email address")?;
-    let user = store::users::by_email(&store, &email)
+    let user = store::users::by_email(store, &email)
         .await?
         .ok_or_else(|| format!("no account has the email {email}"))?;
-    match verb {
-        "disabled" => accounts::manage::disable(&store, &user.id, now).await?,
-        "enabled" => accounts::manage::enable(&store, &user.id, now).await?,
-        "unlocked" => accounts::manage::unlock(&store, &email)
-            .await
-            .map(|_| true)?,
-        _ => accounts::manage::delete(&store, &user.id, now).await?,
+    let mailing = accounts::manage::Mailing {
+        keys: &state.keys,
+        issuer: &state.config.issuer,
     };
+    match verb {
+        "disabled" => {
+            accounts::manage::disable(store, mailing, &user, now).await?;
+        }
+        "enabled" => {
+            accounts::manage::enable(store, &user.id, now).await?;
+        }
+        "unlocked" => {
+            accounts::manage::unlock(store, &email).await?;
+        }
+        "second factors removed" => {
+            accounts::manage::reset_second_factors(store, mailing, &user, now).await?;
+        }
+        _ => {
+            accounts::manage::delete(store, mailing, &user, now).await?;
+        }
+    }
     println!("{email} {verb}");
     Ok(())
 }

@@ -53,35 +53,9 @@ pub(crate) async fn prepare(target: &Arc<Target>, id_token_alg: Option<&str>) ->
         id_token_alg.unwrap_or("default").to_ascii_lowercase()
     );
 
-    // The end user (also the developer): sign-up page, then the form with its CSRF pair.
-    let page = conn
-        .send(bodyless(target.get("/signup")))
-        .await
-        .and_then(|r| r.expect(StatusCode::OK, "GET /signup"))
-        .expect("sign-up page");
-    let csrf_cookie = page
-        .cookie("logi_csrf")
-        .expect("GET /signup sets the logi_csrf cookie");
-    let csrf_token =
-        form_value(&page.text(), "csrf_token").expect("the sign-up form has a csrf_token");
-    let signed_up = conn
-        .send(form(
-            target
-                .post("/signup")
-                .header(header::COOKIE, csrf_cookie.as_str()),
-            &[
-                ("email", email.as_str()),
-                ("password", PASSWORD),
-                ("name", "Bench User"),
-                ("csrf_token", csrf_token.as_str()),
-            ],
-        ))
-        .await
-        .and_then(|r| r.expect(StatusCode::SEE_OTHER, "POST /signup"))
-        .expect("sign-up");
-    let session_cookie = signed_up
-        .cookie("logi_session")
-        .expect("sign-up sets the logi_session cookie");
+    // The end user (also the developer).
+    let (session_cookie, csrf_cookie, csrf_token) =
+        sign_up(&mut conn, target, &email, "Bench User").await;
 
     // A developer token and a confidential application.
     let minted = conn
@@ -366,4 +340,131 @@ fn rand_bytes() -> [u8; 16] {
     let mut b = [0u8; 16];
     aws_lc_rs::rand::fill(&mut b).expect("system randomness");
     b
+}
+
+/// An account with TOTP enrolled (the second step of its logins).
+pub(crate) struct TotpUser {
+    pub(crate) email: String,
+    pub(crate) secret: Vec<u8>,
+}
+
+/// `count` accounts, each signed up and with TOTP enrolled over HTTP as a person would (the
+/// enrolment page, then its form with a code), created on `parallel` connections at once.
+pub(crate) async fn totp_users(
+    target: &Arc<Target>,
+    tag: &str,
+    count: usize,
+    parallel: usize,
+) -> Vec<TotpUser> {
+    let mut tasks = Vec::new();
+    for worker in 0..parallel.max(1) {
+        let target = target.clone();
+        let tag = tag.to_string();
+        let share = (worker..count).step_by(parallel.max(1)).collect::<Vec<_>>();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::new(target.addr);
+            let mut users = Vec::with_capacity(share.len());
+            for i in share {
+                let email = format!("bench-totp-{}-{tag}-{i}@example.com", std::process::id());
+                users.push(totp_user(&mut conn, &target, email).await);
+            }
+            users
+        }));
+    }
+    let mut users = Vec::with_capacity(count);
+    for task in tasks {
+        users.extend(task.await.expect("a TOTP enrolment task panicked"));
+    }
+    users
+}
+
+/// Signs up `email` through the sign-up page and its form; returns the session cookie and the
+/// CSRF pair (cookie, form token) of this browser.
+async fn sign_up(
+    conn: &mut Conn,
+    target: &Target,
+    email: &str,
+    name: &str,
+) -> (String, String, String) {
+    let page = conn
+        .send(bodyless(target.get("/signup")))
+        .await
+        .and_then(|r| r.expect(StatusCode::OK, "GET /signup"))
+        .expect("sign-up page");
+    let csrf_cookie = page
+        .cookie("logi_csrf")
+        .expect("GET /signup sets the logi_csrf cookie");
+    let csrf_token =
+        form_value(&page.text(), "csrf_token").expect("the sign-up form has a csrf_token");
+    let signed_up = conn
+        .send(form(
+            target
+                .post("/signup")
+                .header(header::COOKIE, csrf_cookie.as_str()),
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("name", name),
+                ("csrf_token", csrf_token.as_str()),
+            ],
+        ))
+        .await
+        .and_then(|r| r.expect(StatusCode::SEE_OTHER, "POST /signup"))
+        .expect("sign-up");
+    let session = signed_up
+        .cookie("logi_session")
+        .expect("sign-up sets the logi_session cookie");
+    (session, csrf_cookie, csrf_token)
+}
+
+async fn totp_user(conn: &mut Conn, target: &Target, email: String) -> TotpUser {
+    let (session, csrf_cookie, _) = sign_up(conn, target, &email, "").await;
+    let cookies = format!("{session}; {csrf_cookie}");
+    let page = conn
+        .send(bodyless(
+            target
+                .get("/account/totp")
+                .header(header::COOKIE, cookies.as_str()),
+        ))
+        .await
+        .and_then(|r| r.expect(StatusCode::OK, "GET /account/totp"))
+        .expect("the TOTP enrolment page");
+    let html = page.text();
+    let uri = html
+        .split("data-otpauth-uri>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the otpauth URI on the enrolment page")
+        .replace("&amp;", "&");
+    let secret = url::Url::parse(&uri)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "secret")
+                .map(|(_, v)| v.into_owned())
+        })
+        .and_then(|s| logi::accounts::totp::from_base32(&s))
+        .expect("a base32 secret in the otpauth URI");
+    let now = logi::clock::system_now();
+    let code = logi::accounts::totp::code_at(&secret, logi::accounts::totp::step_at(now));
+    conn.send(form(
+        target
+            .post("/account/totp")
+            .header(header::COOKIE, cookies.as_str()),
+        &[
+            (
+                "csrf_token",
+                form_value(&html, "csrf_token").expect("csrf").as_str(),
+            ),
+            (
+                "enrolment",
+                form_value(&html, "enrolment").expect("enrolment").as_str(),
+            ),
+            ("code", code.as_str()),
+        ],
+    ))
+    .await
+    .and_then(|r| r.expect(StatusCode::OK, "POST /account/totp"))
+    .expect("TOTP enrolment");
+    TotpUser { email, secret }
 }

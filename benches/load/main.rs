@@ -399,6 +399,38 @@ async fn bench_backend(
         100.0 * login_rate / argon2_rate
     ));
 
+    // f') logins with a second step (TOTP): the password, then a code at `/login/mfa`. Each
+    // account takes one code per 30 s step, so every connection gets enough accounts for the
+    // whole run.
+    let per_connection = (settings.measure.as_secs() as usize + 1) * 12 + 8;
+    let users = fixture::totp_users(
+        &target,
+        &name.to_ascii_lowercase(),
+        per_connection * logins,
+        logins,
+    )
+    .await;
+    println!("prepared: {} accounts with TOTP", users.len());
+    let lt = run_scenario(
+        &fx,
+        &server,
+        settings,
+        vec![Group::totp_logins(users, logins)],
+    )
+    .await;
+    report.push(
+        name,
+        &format!("password + TOTP login ({logins} conns)"),
+        &lt,
+        0,
+    );
+    cpu.push(lt.cpu_per_request("login with TOTP"));
+    report.notes.push(format!(
+        "{name}: logins with TOTP {:.1}/s vs password-only {login_rate:.1}/s = {:.0}% (target ≥ 95%)",
+        lt.groups[0].rate(),
+        100.0 * lt.groups[0].rate() / login_rate.max(f64::MIN_POSITIVE)
+    ));
+
     // g) mixed: client_credentials while logins run.
     let mx = run_scenario(
         &fx,

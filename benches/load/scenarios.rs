@@ -12,7 +12,7 @@ use hyper::{header, StatusCode};
 use serde_json::Value;
 
 use crate::{
-    fixture::{code_flow, Fixture, PASSWORD},
+    fixture::{code_flow, Fixture, TotpUser, PASSWORD},
     http::{bodyless, form, tail, Conn},
     report::ms,
     server::{cpu_seconds, rss_kib, Server},
@@ -33,14 +33,19 @@ pub(crate) enum Kind {
     Userinfo,
     Introspect,
     Login,
+    /// A password login followed by the TOTP step (`/login/mfa`), each connection cycling
+    /// through its own accounts (a TOTP code is accepted once per account and time step).
+    LoginTotp,
 }
 
 /// A set of connections running one kind of request; `tokens` holds each connection's token
-/// (refresh chain or access token), empty for the stateless kinds.
+/// (refresh chain or access token), empty for the stateless kinds; `accounts` each
+/// connection's accounts with TOTP (for [`Kind::LoginTotp`]).
 pub(crate) struct Group {
     kind: Kind,
     connections: usize,
     tokens: Vec<String>,
+    accounts: Vec<Arc<Vec<TotpUser>>>,
 }
 
 impl Group {
@@ -49,6 +54,21 @@ impl Group {
             kind,
             connections,
             tokens: Vec::new(),
+            accounts: Vec::new(),
+        }
+    }
+
+    /// TOTP logins on `connections` connections sharing out `users` between them.
+    pub(crate) fn totp_logins(users: Vec<TotpUser>, connections: usize) -> Group {
+        let mut shares: Vec<Vec<TotpUser>> = (0..connections).map(|_| Vec::new()).collect();
+        for (i, user) in users.into_iter().enumerate() {
+            shares[i % connections].push(user);
+        }
+        Group {
+            kind: Kind::LoginTotp,
+            connections,
+            tokens: Vec::new(),
+            accounts: shares.into_iter().map(Arc::new).collect(),
         }
     }
 
@@ -57,12 +77,21 @@ impl Group {
             kind,
             connections: tokens.len(),
             tokens,
+            accounts: Vec::new(),
         }
     }
 }
 
-/// One request (one full flow for `AuthorizationCode`); `token` is the connection's token.
-async fn step(kind: Kind, conn: &mut Conn, fx: &Fixture, token: &mut String) -> Result<(), String> {
+/// A connection's own state: its token, or its accounts and which one signs in next.
+struct Own {
+    token: String,
+    accounts: Arc<Vec<TotpUser>>,
+    next: usize,
+}
+
+/// One request (one full flow for `AuthorizationCode`, both steps for `LoginTotp`).
+async fn step(kind: Kind, conn: &mut Conn, fx: &Fixture, own: &mut Own) -> Result<(), String> {
+    let token = &mut own.token;
     let target = &fx.target;
     match kind {
         Kind::ClientCredentials => {
@@ -166,6 +195,47 @@ async fn step(kind: Kind, conn: &mut Conn, fx: &Fixture, token: &mut String) -> 
             .await?
             .expect(StatusCode::SEE_OTHER, "login")?;
         }
+        Kind::LoginTotp => {
+            let user = own
+                .accounts
+                .get(own.next % own.accounts.len().max(1))
+                .ok_or("no TOTP accounts for this connection")?;
+            own.next += 1;
+            let first = conn
+                .send(form(
+                    target
+                        .post("/login")
+                        .header(header::COOKIE, fx.csrf_cookie.as_str()),
+                    &[
+                        ("email", user.email.as_str()),
+                        ("password", PASSWORD),
+                        ("csrf_token", fx.csrf_token.as_str()),
+                    ],
+                ))
+                .await?
+                .expect(StatusCode::SEE_OTHER, "login (password step)")?;
+            let pending = first
+                .cookie("logi_mfa")
+                .ok_or("the password step set no logi_mfa cookie")?;
+            let now = logi::clock::system_now();
+            let code =
+                logi::accounts::totp::code_at(&user.secret, logi::accounts::totp::step_at(now));
+            let done = conn
+                .send(form(
+                    target
+                        .post("/login/mfa")
+                        .header(header::COOKIE, format!("{}; {pending}", fx.csrf_cookie)),
+                    &[
+                        ("csrf_token", fx.csrf_token.as_str()),
+                        ("code", code.as_str()),
+                    ],
+                ))
+                .await?
+                .expect(StatusCode::SEE_OTHER, "login (TOTP step)")?;
+            if done.cookie("logi_session").is_none() {
+                return Err("the TOTP step set no session cookie".into());
+            }
+        }
     }
     Ok(())
 }
@@ -262,7 +332,11 @@ pub(crate) async fn run_scenario(
         for i in 0..group.connections {
             let fx = fx.clone();
             let kind = group.kind;
-            let mut token = group.tokens.get(i).cloned().unwrap_or_default();
+            let mut own = Own {
+                token: group.tokens.get(i).cloned().unwrap_or_default(),
+                accounts: group.accounts.get(i).cloned().unwrap_or_default(),
+                next: 0,
+            };
             workers.push(tokio::spawn(async move {
                 let mut conn = Conn::new(fx.target.addr);
                 let mut out = WorkerResult {
@@ -275,7 +349,7 @@ pub(crate) async fn run_scenario(
                     if began >= end {
                         break;
                     }
-                    let result = step(kind, &mut conn, &fx, &mut token).await;
+                    let result = step(kind, &mut conn, &fx, &mut own).await;
                     match result {
                         Ok(()) if began >= measured_from => {
                             out.latencies_us.push(began.elapsed().as_micros() as u64)

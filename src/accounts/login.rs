@@ -81,7 +81,7 @@ pub async fn attempt(
         Some(user) if ok => {
             throttle::release(store, &account_key, account).await?;
             throttle::release(store, &ip_key, ip).await?;
-            if store::users::is_disabled(store, &user.id).await? != Some(false) {
+            if user.disabled != 0 {
                 tracing::info!(target: "logi::security", user_id = %user.id, client_ip, "login refused: account disabled");
                 return Ok(LoginOutcome::Disabled);
             }

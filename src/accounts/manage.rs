@@ -21,12 +21,84 @@ pub enum Notice {
     PasswordChanged,
     ApplicationRevoked,
     AccountDeleted,
+    AccountDisabled,
+    SecondFactorAdded,
+    SecondFactorRemoved,
+    SecondFactorsReset,
 }
 
-/// **The one call site for notification mails.** The mail outbox (branch `mail`) is not here
-/// yet: until it is, the notice is logged; once it is, this calls its `notify`.
-pub async fn notify(_store: &Store, user: &store::users::User, notice: Notice) {
-    tracing::info!(target: "logi::security", user_id = %user.id, ?notice, "account notice (mail pending)");
+impl Notice {
+    /// The subject and the one paragraph of the mail.
+    pub fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Notice::PasswordChanged => (
+                "Your password was changed",
+                "The password of your account was changed from the account page. Your other \
+                 sessions were signed out.",
+            ),
+            Notice::ApplicationRevoked => (
+                "An application's access was revoked",
+                "An application's access to your account was revoked from the account page. It \
+                 will have to ask you again to use your account.",
+            ),
+            Notice::AccountDeleted => (
+                "Your account was deleted",
+                "Your account was deleted, with its sessions and every application's access.",
+            ),
+            Notice::AccountDisabled => (
+                "Your account was disabled",
+                "The operator of this service disabled your account: it cannot sign in, and \
+                 every session and application access ended.",
+            ),
+            Notice::SecondFactorAdded => (
+                "A second factor was added to your account",
+                "A second sign-in step (an authenticator app or a passkey) was added to your \
+                 account.",
+            ),
+            Notice::SecondFactorRemoved => (
+                "A second factor was removed from your account",
+                "A second sign-in step (an authenticator app or a passkey) was removed from \
+                 your account.",
+            ),
+            Notice::SecondFactorsReset => (
+                "Your second factors were removed",
+                "The operator of this service removed every second sign-in step of your account \
+                 (authenticator app, recovery codes, passkeys). Sign-in now asks for your \
+                 password only; add a second factor again on your account page.",
+            ),
+        }
+    }
+}
+
+/// What a notice needs besides the store: the keys that seal the queued mail, and the issuer
+/// its help line links to.
+#[derive(Clone, Copy)]
+pub struct Mailing<'a> {
+    pub keys: &'a ServerKeys,
+    pub issuer: &'a str,
+}
+
+/// **The one call site for notification mails**: queues `notice` to the account's address in
+/// the mail outbox (delivered by the outbox worker, never inline).
+pub async fn notify(
+    store: &Store,
+    mailing: Mailing<'_>,
+    user: &store::users::User,
+    notice: Notice,
+    now: i64,
+) -> store::Result<()> {
+    let (subject, message) = notice.words();
+    tracing::info!(target: "logi::security", user_id = %user.id, ?notice, "account notice queued");
+    super::mail::notify(
+        store,
+        mailing.keys,
+        mailing.issuer,
+        &user.email,
+        subject,
+        message,
+        now,
+    )
+    .await
 }
 
 /// The result of a password change.
@@ -82,7 +154,11 @@ pub async fn change_password(
     };
     sessions::end_sessions(store, ending, now).await?;
     tracing::info!(target: "logi::security", user_id = %user.id, "password changed; other sessions ended");
-    notify(store, user, Notice::PasswordChanged).await;
+    let mailing = Mailing {
+        keys,
+        issuer: &config.issuer,
+    };
+    notify(store, mailing, user, Notice::PasswordChanged, now).await?;
     Ok(PasswordChange::Changed)
 }
 
@@ -90,6 +166,7 @@ pub async fn change_password(
 /// and forgets the remembered consent, so the next authorization asks again.
 pub async fn revoke_application(
     store: &Store,
+    mailing: Mailing<'_>,
     user: &store::users::User,
     application_id: &str,
     now: i64,
@@ -97,20 +174,26 @@ pub async fn revoke_application(
     let revoked =
         store::oauth::revoke_user_grants(store, &user.id, Some(application_id), now).await?;
     tracing::info!(target: "logi::security", user_id = %user.id, application_id, revoked, "application access revoked by the user");
-    notify(store, user, Notice::ApplicationRevoked).await;
+    notify(store, mailing, user, Notice::ApplicationRevoked, now).await?;
     Ok(revoked)
 }
 
 /// Disables the account: it cannot sign in, its sessions end (with back-channel logout) and
-/// every grant is revoked, in every process. Returns false when no such account exists.
-pub async fn disable(store: &Store, user_id: &str, now: i64) -> store::Result<bool> {
+/// every grant is revoked, in every process; the owner is told by mail.
+pub async fn disable(
+    store: &Store,
+    mailing: Mailing<'_>,
+    user: &store::users::User,
+    now: i64,
+) -> store::Result<bool> {
+    let user_id = user.id.as_str();
     // Refused from here on wherever sessions and grants are read, even before they are gone.
     if !store::users::set_disabled(store, user_id, true, now).await? {
         return Ok(false);
     }
-    sessions::end_sessions(store, Ending::AllOf { user_id }, now).await?;
-    store::oauth::revoke_user_grants(store, user_id, None, now).await?;
+    end_everything(store, user_id, now).await?;
     tracing::warn!(target: "logi::security", user_id, "account disabled");
+    notify(store, mailing, user, Notice::AccountDisabled, now).await?;
     Ok(true)
 }
 
@@ -130,14 +213,43 @@ pub async fn unlock(store: &Store, email: &str) -> store::Result<bool> {
     Ok(cleared)
 }
 
-/// Deletes the account: its sessions end first (so applications hear of it), every grant is
-/// revoked in every process, then the account and everything it owns are deleted.
-pub async fn delete(store: &Store, user_id: &str, now: i64) -> store::Result<bool> {
-    sessions::end_sessions(store, Ending::AllOf { user_id }, now).await?;
-    store::oauth::revoke_user_grants(store, user_id, None, now).await?;
+/// Removes every second factor of the account (TOTP, recovery codes, passkeys: someone lost
+/// their phone); sign-in asks for the password only until one is added again. The owner is told
+/// by mail.
+pub async fn reset_second_factors(
+    store: &Store,
+    mailing: Mailing<'_>,
+    user: &store::users::User,
+    now: i64,
+) -> store::Result<()> {
+    store::second_factors::delete_all(store, &user.id).await?;
+    tracing::warn!(target: "logi::security", user_id = %user.id, "second factors reset by an operator");
+    notify(store, mailing, user, Notice::SecondFactorsReset, now).await
+}
+
+/// Deletes the account: the owner is told, its sessions end first (so applications hear of
+/// it), every grant is revoked in every process, then the account and everything it owns are
+/// deleted.
+pub async fn delete(
+    store: &Store,
+    mailing: Mailing<'_>,
+    user: &store::users::User,
+    now: i64,
+) -> store::Result<bool> {
+    let user_id = user.id.as_str();
+    notify(store, mailing, user, Notice::AccountDeleted, now).await?;
+    end_everything(store, user_id, now).await?;
     let found = store::users::delete(store, user_id).await?;
     if found {
         tracing::warn!(target: "logi::security", user_id, "account deleted");
     }
     Ok(found)
+}
+
+/// Ends every session of the account (applications hear of it by back-channel logout) and
+/// revokes every grant with its tokens, in every process.
+async fn end_everything(store: &Store, user_id: &str, now: i64) -> store::Result<()> {
+    sessions::end_sessions(store, Ending::AllOf { user_id }, now).await?;
+    store::oauth::revoke_user_grants(store, user_id, None, now).await?;
+    Ok(())
 }

@@ -176,7 +176,20 @@ impl Links<'_> {
         let Some(hash) = self.hash(token) else {
             return Ok(Lookup::Unknown);
         };
-        store::email_tokens::peek(self.store, &hash, RESET_PASSWORD, now).await
+        let lookup = store::email_tokens::peek(self.store, &hash, RESET_PASSWORD, now).await?;
+        self.for_enabled_account(lookup).await
+    }
+
+    /// A valid reset link of an account disabled since it was sent counts as unknown.
+    async fn for_enabled_account(&self, lookup: Lookup) -> store::Result<Lookup> {
+        let Lookup::Valid(token) = &lookup else {
+            return Ok(lookup);
+        };
+        let user = store::users::by_id(self.store, &token.user_id).await?;
+        Ok(match user {
+            Some(user) if may_reset(&user) => lookup,
+            _ => Lookup::Unknown,
+        })
     }
 
     /// `POST /reset-password` with a checked new password: spends the link and sets the
@@ -192,7 +205,7 @@ impl Links<'_> {
         let Some(hash) = self.hash(token) else {
             return Ok(Lookup::Unknown);
         };
-        match store::email_tokens::peek(self.store, &hash, RESET_PASSWORD, now).await? {
+        match self.check_reset(token, now).await? {
             Lookup::Valid(_) => {}
             other => return Ok(other),
         }
@@ -213,7 +226,7 @@ impl Links<'_> {
         };
         let user_id = token.user_id.as_str();
         sessions::end_sessions(self.store, Ending::AllOf { user_id }, now).await?;
-        let revoked = store::oauth::revoke_grants_of_user(self.store, user_id, now).await?;
+        let revoked = store::oauth::revoke_user_grants(self.store, user_id, None, now).await?;
         tracing::info!(target: "logi::security", %user_id, revoked, "password reset: sessions ended, grants revoked");
         mail::notify(
             self.store,
@@ -229,11 +242,10 @@ impl Links<'_> {
     }
 }
 
-/// Whether the account may reset its password. **Hook:** when accounts can be disabled (issue
-/// 14, operators), a disabled account must return `false` here, so that it is sent no link;
-/// `store::email_tokens::reset_password` is the place to re-check it when the link is used.
-fn may_reset(_user: &User) -> bool {
-    true
+/// Whether the account may reset its password: a disabled account is sent no link (and
+/// `store::email_tokens::reset_password` refuses a link sent before it was disabled).
+fn may_reset(user: &User) -> bool {
+    user.disabled == 0
 }
 
 #[derive(Debug, thiserror::Error)]

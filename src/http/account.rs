@@ -24,6 +24,7 @@ use crate::{
     accounts::{
         amr::{Amr, Method},
         login::{self, LoginOutcome},
+        manage::Notice,
         mfa::{self, CodeOutcome, ConfirmOutcome},
         totp,
     },
@@ -245,6 +246,7 @@ async fn totp_confirm(
         };
     // SPEC "End users": confirming an enrolment with a code counts as this session's second
     // factor.
+    state.notify(user, Notice::SecondFactorAdded).await?;
     let amr = Amr::parse(&current.session.amr).with(Method::Otp);
     let cookie = pages::elevate_session(&state, &current.session, &amr).await?;
     let body = render(
@@ -315,6 +317,7 @@ async fn totp_disable(
         Ok(()) => {
             store::second_factors::disable_totp(&state.store, &user.id).await?;
             tracing::info!(target: "logi::security", user_id = %user.id, "totp disabled");
+            state.notify(user, Notice::SecondFactorRemoved).await?;
             Ok(Redirect::to("/account").into_response())
         }
         Err(None) => enabled_page(
@@ -398,6 +401,9 @@ async fn passkey_finish(
             state.clock.now(),
         )
         .await?;
+    state
+        .notify(&current.user, Notice::SecondFactorAdded)
+        .await?;
     Ok(no_store(
         Json(serde_json::json!({ "redirect": "/account" })).into_response(),
     ))
@@ -421,5 +427,8 @@ async fn passkey_delete(
         ));
     }
     tracing::info!(target: "logi::security", user_id = %current.user.id, passkey = id, "passkey removed");
+    state
+        .notify(&current.user, Notice::SecondFactorRemoved)
+        .await?;
     Ok(Redirect::to("/account").into_response())
 }

@@ -28,7 +28,7 @@ use crate::{
         amr::Amr,
         device,
         login::{self, LoginOutcome},
-        manage::{self, Notice, PasswordChange},
+        manage::{self, PasswordChange},
         sessions,
     },
     oauth::{audience, scope},
@@ -332,6 +332,7 @@ async fn revoke_application(
     };
     manage::revoke_application(
         &state.store,
+        state.mailing(),
         &current.user,
         &grant.application_id,
         state.clock.now(),
@@ -378,8 +379,7 @@ async fn delete_account(
         }
         _ => return again(StatusCode::UNAUTHORIZED, "Your password is not correct.").await,
     }
-    manage::notify(&state.store, &current.user, Notice::AccountDeleted).await;
-    manage::delete(&state.store, &current.user.id, now).await?;
+    manage::delete(&state.store, state.mailing(), &current.user, now).await?;
     Ok(signed_out(&state))
 }
 

@@ -185,6 +185,7 @@ async fn signup(
         created_at: t,
         updated_at: t,
         email_verified: 0,
+        disabled: 0,
     };
     let links = accounts::recovery::Links {
         store: &state.store,

@@ -31,6 +31,7 @@ use crate::{
         amr::{Amr, Method},
         mfa::{self, CodeOutcome, PendingLogin},
         passkeys::Answer,
+        sessions,
     },
     store::{self, second_factors::Enrolled},
 };
@@ -220,7 +221,8 @@ async fn submit_code(
     .await?;
     let (status, error, retry_after) = match outcome {
         CodeOutcome::Accepted(_) => {
-            let done = complete(&state, subject, Method::Otp, next).await?;
+            let browser = pages::browser(&headers, &ip);
+            let done = complete(&state, subject, Method::Otp, browser, next).await?;
             return Ok(done.redirect());
         }
         CodeOutcome::Invalid => (
@@ -285,6 +287,7 @@ async fn complete(
     state: &AppState,
     subject: Subject,
     method: Method,
+    browser: sessions::Browser<'_>,
     next: Option<String>,
 ) -> Result<Completed, PageError> {
     let location = next.unwrap_or_else(|| "/".into());
@@ -294,7 +297,7 @@ async fn complete(
                 return Err(expired());
             }
             let amr = Amr::parse(&pending.amr).with(method);
-            let session = pages::start_session(state, &pending.user_id, &amr).await?;
+            let session = pages::start_session(state, &pending.user_id, &amr, browser).await?;
             let clear = pages::cookie_header(state, cookie_name(state), "", Some(0));
             tracing::info!(target: "logi::security", user_id = %pending.user_id, amr = %amr.stored(), "signed in with a second step");
             Ok(Completed {
@@ -417,7 +420,7 @@ async fn passkey_finish(
         .finish_second_factor(&state.store, &state.keys, &user_id, answer, now)
         .await?;
     attempt.succeeded(&state.store).await?;
-    let done = complete(&state, subject, method, next)
+    let done = complete(&state, subject, method, pages::browser(&headers, &ip), next)
         .await
         .map_err(as_api)?;
     Ok(done.json())
@@ -436,6 +439,8 @@ async fn passwordless_start(
 /// A passkey alone signs in (user verification makes it two factors: `amr` `hwk`/`swk`, `mfa`).
 async fn passwordless_finish(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     CsrfJson(call): CsrfJson<PasskeyCall>,
 ) -> Result<Response, ApiError> {
     let next = pages::local_path(call.next.as_deref());
@@ -445,7 +450,7 @@ async fn passwordless_finish(
         .finish_discoverable(&state.store, &state.keys, answer, state.clock.now())
         .await?;
     let amr = Amr::of(method);
-    let session = pages::start_session(&state, &user_id, &amr)
+    let session = pages::start_session(&state, &user_id, &amr, pages::browser(&headers, &ip))
         .await
         .map_err(as_api)?;
     tracing::info!(target: "logi::security", user_id, amr = %amr.stored(), "signed in with a passkey");

@@ -77,6 +77,24 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// What account notices need (`accounts::manage::notify`).
+    pub fn mailing(&self) -> crate::accounts::manage::Mailing<'_> {
+        crate::accounts::manage::Mailing {
+            keys: &self.keys,
+            issuer: &self.config.issuer,
+        }
+    }
+
+    /// Queues an account notice mail to `user` now (`accounts::manage::notify`).
+    pub async fn notify(
+        &self,
+        user: &crate::store::users::User,
+        notice: crate::accounts::manage::Notice,
+    ) -> crate::store::Result<()> {
+        let now = self.clock.now();
+        crate::accounts::manage::notify(&self.store, self.mailing(), user, notice, now).await
+    }
+
     pub fn new(
         config: Config,
         store: Store,

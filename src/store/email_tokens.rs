@@ -219,7 +219,7 @@ pub async fn reset_password(
     };
     let done = sqlx::query(
         "UPDATE users SET password_hash = $3, email_verified = 1, updated_at = $4 \
-         WHERE id = $1 AND email = $2",
+         WHERE id = $1 AND email = $2 AND disabled = 0",
     )
     .bind(&token.user_id)
     .bind(&token.email)
@@ -228,7 +228,8 @@ pub async fn reset_password(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
-        // The address changed since the link was sent: it is spent, nothing else changes.
+        // The address changed since the link was sent, or an operator disabled the account: it
+        // is spent, nothing else changes.
         tx.commit().await?;
         return Ok(Lookup::Unknown);
     }

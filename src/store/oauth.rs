@@ -57,22 +57,6 @@ pub async fn revoke_grant(store: &Store, grant_id: &str, now: i64) -> Result<()>
     super::cache::announce(store, super::cache::Change::GrantRevoked(grant_id)).await
 }
 
-/// Revokes every grant of a user (password reset): their codes, refresh-token families and
-/// access tokens die, in every process. Returns how many were revoked.
-pub async fn revoke_grants_of_user(store: &Store, user_id: &str, now: i64) -> Result<usize> {
-    let revoked: Vec<(String,)> = sqlx::query_as(
-        "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
-    )
-    .bind(user_id)
-    .bind(now)
-    .fetch_all(&store.pool)
-    .await?;
-    for (id,) in &revoked {
-        super::cache::announce(store, super::cache::Change::GrantRevoked(id)).await?;
-    }
-    Ok(revoked.len())
-}
-
 /// The user of an unrevoked grant: one round trip (or none, from the cache) answers both "is
 /// it revoked?" and "whose?".
 pub async fn active_grant_user(

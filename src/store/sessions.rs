@@ -256,6 +256,8 @@ pub async fn active_with_user(
             created_at: r.u_created_at,
             updated_at: r.u_updated_at,
             email_verified: r.u_email_verified,
+            // The query keeps only enabled accounts.
+            disabled: 0,
         };
         (r.session, user)
     }))

@@ -17,6 +17,9 @@ pub struct User {
     pub updated_at: i64,
     /// 1 when the current address was proven by a verification link.
     pub email_verified: i64,
+    /// 1 when an operator disabled the account (`logi user disable`).
+    #[sqlx(default)]
+    pub disabled: i64,
 }
 
 impl CachedUser for User {
@@ -84,15 +87,6 @@ pub async fn delete(store: &Store, id: &str) -> Result<bool> {
         .await?;
     announce(store, Change::User(id)).await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Whether an operator disabled the account (`None`: no such account).
-pub async fn is_disabled(store: &Store, id: &str) -> Result<Option<bool>> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT disabled FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&store.pool)
-        .await?;
-    Ok(row.map(|(d,)| d != 0))
 }
 
 /// Disables or enables the account; every process forgets the cached copies of this user (a

@@ -400,7 +400,7 @@ async fn deleting_the_account_needs_the_password_and_revokes_everything() {
 }
 
 /// Runs `logi user <args>` on the test server's database, as an operator would.
-async fn logi_user(app: &TestApp, args: &[&str]) -> (bool, String) {
+pub(crate) async fn logi_user(app: &TestApp, args: &[&str]) -> (bool, String) {
     let dir = std::env::temp_dir().join(format!("logi-acct-cli-{}", logi::crypto::random_token(6)));
     std::fs::create_dir_all(&dir).unwrap();
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_logi"));
@@ -410,7 +410,11 @@ async fn logi_user(app: &TestApp, args: &[&str]) -> (bool, String) {
             c.env_remove(k);
         }
     }
+    // The operator's environment: the same database and master key (notices are sealed with
+    // it) and issuer.
     c.env("LOGI_DATABASE_URL", &app.state.config.database_url);
+    c.env("LOGI_MASTER_KEY", &app.state.config.master_key.0);
+    c.env("LOGI_ISSUER", &app.state.config.issuer);
     c.arg("user").args(args);
     let out = c.output().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -509,11 +513,17 @@ async fn the_library_disable_is_what_the_command_does() {
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        logi::accounts::manage::disable(&app.state.store, &user.id, app.now())
-            .await
-            .unwrap()
-    );
+    assert!(logi::accounts::manage::disable(
+        &app.state.store,
+        logi::accounts::manage::Mailing {
+            keys: &app.state.keys,
+            issuer: &app.state.config.issuer,
+        },
+        &user,
+        app.now()
+    )
+    .await
+    .unwrap());
     // In the process that wrote: at once.
     assert_dead(&app, &rp, &tokens).await;
 }

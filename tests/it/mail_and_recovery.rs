@@ -614,3 +614,126 @@ async fn without_smtp_url_mail_is_written_as_eml_files() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+async fn account_post(
+    app: &TestApp,
+    browser: &Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> StatusCode {
+    let csrf = app.csrf(browser, "/account").await;
+    let mut form = form.to_vec();
+    form.push(("csrf_token", csrf.as_str()));
+    browser
+        .post(app.url(path))
+        .form(&form)
+        .send()
+        .await
+        .expect("account form")
+        .status()
+}
+
+#[tokio::test]
+async fn account_changes_mail_a_notice_to_the_owner() {
+    let (app, sink) = spawn_with_sink().await;
+    let browser = app.browser();
+    let email = unique_email("notice");
+    app.signup(&browser, &email, PASSWORD).await;
+    wait_mail_to(&sink, &email, 1).await; // the verification mail
+
+    let new = "another long passphrase";
+    let form = [("current_password", PASSWORD), ("new_password", new)];
+    assert_eq!(
+        account_post(&app, &browser, "/account/password", &form).await,
+        StatusCode::SEE_OTHER
+    );
+    let mails = wait_mail_to(&sink, &email, 2).await;
+    assert_eq!(
+        header(&mails[1], "Subject"),
+        Some("Your password was changed")
+    );
+    assert!(
+        decoded(&mails[1]).contains(&format!("{}/forgot-password", app.url(""))),
+        "the notice says what to do if it was not the owner: {}",
+        mails[1]
+    );
+
+    // A refused change sends nothing.
+    let wrong = [("current_password", "not it at all"), ("new_password", new)];
+    assert_eq!(
+        account_post(&app, &browser, "/account/password", &wrong).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    assert_eq!(
+        account_post(&app, &browser, "/account/delete", &[("password", new)]).await,
+        StatusCode::SEE_OTHER
+    );
+    let mails = wait_mail_to(&sink, &email, 3).await;
+    assert_eq!(mails.len(), 3, "one notice per change");
+    assert_eq!(
+        header(&mails[2], "Subject"),
+        Some("Your account was deleted")
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_sent_no_reset_link_and_an_earlier_link_stops_working() {
+    let (app, sink) = spawn_with_sink().await;
+    let browser = app.browser();
+    let email = unique_email("barred");
+    app.signup(&browser, &email, PASSWORD).await;
+    assert_eq!(forgot(&app, &browser, &email).await.0, StatusCode::OK);
+    let token = link_token(&wait_mail_to(&sink, &email, 2).await[1], "/reset-password");
+
+    let store = &app.state.store;
+    let user = logi::store::users::by_email(store, &email)
+        .await
+        .unwrap()
+        .unwrap();
+    let mailing = logi::accounts::manage::Mailing {
+        keys: &app.state.keys,
+        issuer: &app.state.config.issuer,
+    };
+    assert!(
+        logi::accounts::manage::disable(store, mailing, &user, app.now())
+            .await
+            .unwrap()
+    );
+    let mails = wait_mail_to(&sink, &email, 3).await;
+    assert_eq!(
+        header(&mails[2], "Subject"),
+        Some("Your account was disabled")
+    );
+
+    // The link sent before: no form, and a direct post changes nothing.
+    let (status, page) = reset(&app, &browser, &token, "a brand new passphrase").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("not valid"), "{page}");
+    let csrf = app.csrf(&browser, "/forgot-password").await;
+    let r = browser
+        .post(app.url("/reset-password"))
+        .form(&[
+            ("token", token.as_str()),
+            ("password", "a brand new passphrase"),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // A new request answers as for anyone, and mails nothing.
+    assert_eq!(forgot(&app, &browser, &email).await.0, StatusCode::OK);
+    pause_ms(500).await;
+    assert_eq!(mails_to(&sink, &email).len(), 3);
+
+    // Enabled again, the old password still works (the link did not change it).
+    assert!(logi::accounts::manage::enable(store, &user.id, app.now())
+        .await
+        .unwrap());
+    assert_eq!(
+        app.login(&app.browser(), &email, PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}

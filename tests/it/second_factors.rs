@@ -559,6 +559,38 @@ async fn totp_is_turned_off_with_the_password() {
     assert!(session_cookie_set(&r));
 }
 
+#[tokio::test]
+async fn an_operator_resets_the_second_factors_with_logi_user_reset_mfa() {
+    let app = TestApp::spawn().await;
+    let (email, _, codes) = account_with_totp(&app).await;
+    let other = unique_email("keeps");
+    let browser = app.browser();
+    app.signup(&browser, &other, PASSWORD).await;
+    enrol_totp(&app, &browser).await;
+
+    let (ok, out) = crate::account_page::logi_user(&app, &["reset-mfa", "--email", &email]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("second factors removed"), "{out}");
+    // The password alone signs in; the old recovery codes are gone with the rest.
+    let r = app.login(&app.browser(), &email, PASSWORD).await;
+    assert_eq!(location(&r), "/");
+    assert!(session_cookie_set(&r));
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM recovery_codes c JOIN users u ON u.id = c.user_id WHERE u.email = $1",
+    )
+    .bind(&email)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((n, codes.len()), (0, 10));
+    // Another account keeps its factor.
+    password_step(&app, &other).await;
+
+    let (ok, out) =
+        crate::account_page::logi_user(&app, &["reset-mfa", "--email", "nobody@example.com"]).await;
+    assert!(!ok && out.contains("no account"), "{out}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Claims and acr_values
 // ---------------------------------------------------------------------------------------------

@@ -197,3 +197,19 @@ export async function signIn(page) {
 export async function allow(page) {
   await page.click('button[name=decision][value=allow]');
 }
+
+/** Registers a protected API over the developer API (SPEC "Protected APIs"); its `identifier`
+ *  becomes the `aud` of the access tokens issued for its scopes. Returns logi's answer. */
+export async function registerApi(api) {
+  const response = await fetch(`${LOGI}/developer/apis`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await mintDeveloperToken()}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify(api),
+  });
+  const body = await response.json();
+  assert.equal(response.status, 201, `register API ${api.name}: ${JSON.stringify(body)}`);
+  return body;
+}
