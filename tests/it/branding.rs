@@ -184,6 +184,9 @@ async fn a_name_alone_is_text_and_an_svg_logo_is_served_sandboxed() {
     assert_eq!(r.text().await.unwrap(), SVG);
 }
 
+/// A change to a configuration.
+type Tweak = Box<dyn Fn(&mut Config)>;
+
 /// Each bad brand setting: `Config::validate` (what `logi` runs at start) and `server::prepare`
 /// both refuse it, naming the key and the reason.
 #[tokio::test]
@@ -197,7 +200,7 @@ async fn invalid_brand_settings_stop_logi() {
     let gif = temp_file("logo.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;");
     let folder = gif.parent().unwrap().to_path_buf();
     let missing = folder.join("no-such-logo.png");
-    let cases: Vec<(&str, Box<dyn Fn(&mut Config)>, &str)> = vec![
+    let cases: Vec<(&str, Tweak, &str)> = vec![
         (
             "brand_accent",
             Box::new(|c| c.brand_accent = "teal".into()),
