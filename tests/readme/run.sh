@@ -309,10 +309,14 @@ for v in TOKEN CLIENT_ID CLI_ID ID CONF_ID CONF_SECRET VERIFIER CHALLENGE CODE T
   fi
   printf '    %s is set\n' "$v"
 done
-echo "$DEVICE_TOKENS" | jq -e '.access_token and .refresh_token and .id_token' >/dev/null ||
-  { echo "readme test: the device flow gave no tokens: $DEVICE_TOKENS"; exit 1; }
-echo "$TOKENS" | jq -e '.id_token and .refresh_token' >/dev/null ||
-  { echo "readme test: the code exchange gave no ID token: $TOKENS"; exit 1; }
+# The token responses the README shows: the same fields and values.
+__shown='.access_token and .refresh_token and .id_token and .token_type == "Bearer"
+  and .expires_in == 600 and .scope == "openid offline_access"'
+echo "$TOKENS" | jq -e "$__shown" >/dev/null ||
+  { echo "readme test: the code exchange differs from the README's sample: $TOKENS"; exit 1; }
+echo "$DEVICE_TOKENS" | jq -e "$__shown" >/dev/null ||
+  { echo "readme test: the device flow differs from the README's sample: $DEVICE_TOKENS"; exit 1; }
+printf '    the token responses match the README samples\n'
 CHECKS
 } >"$driver"
 
