@@ -14,6 +14,8 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+pub mod brand;
+
 /// A secret string that never appears in `Debug` output or logs.
 #[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(transparent)]
@@ -121,6 +123,14 @@ pub struct Config {
     pub smtp_url: Secret,
     /// The `From` of every mail logi sends, e.g. `logi <noreply@login.example.com>`.
     pub mail_from: String,
+    /// The product name the pages show (header, the end of every `<title>`).
+    pub brand_name: String,
+    /// A PNG or SVG file (at most 100 KiB) read once at start and shown in every page's header,
+    /// served at `/assets/brand-logo`. Empty: the name, as text.
+    pub brand_logo_path: String,
+    /// `#rrggbb`: the light scheme's accent (buttons, links, focus rings), at least 4.5:1 against
+    /// white; served as `/assets/brand.css`. Empty: logi's own colours.
+    pub brand_accent: String,
 }
 
 /// How logi talks to its SMTP server (`smtp_url`, parsed).
@@ -196,6 +206,9 @@ impl Default for Config {
             outbox_max_backoff_seconds: 3600,
             smtp_url: Secret::default(),
             mail_from: "logi <noreply@localhost>".into(),
+            brand_name: "logi".into(),
+            brand_logo_path: String::new(),
+            brand_accent: String::new(),
         }
     }
 }
@@ -425,6 +438,8 @@ impl Config {
         if !matches!(self.log_format.as_str(), "pretty" | "json") {
             return Err(invalid("log_format", "must be `pretty` or `json`"));
         }
+        // Reads the logo too: an unreadable, oversized or unknown file stops logi here.
+        brand::Brand::load(self)?;
         Ok(())
     }
 

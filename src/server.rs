@@ -32,6 +32,8 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("{0}")]
     Outbound(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Opens the database, applies migrations and builds the shared state, on the system clock.
@@ -41,6 +43,8 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
 
 /// [`prepare`] with a given clock (tests pass a manual one).
 pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState, StartError> {
+    // The logo is read here, once (`Config::load` checked it already when logi started).
+    let brand = crate::config::brand::Brand::load(&config)?;
     let store = Store::connect(
         &config.database_url,
         config.database_max_connections,
@@ -62,6 +66,7 @@ pub async fn prepare_with_clock(config: Config, clock: Clock) -> Result<AppState
         std::sync::Arc::new(keyring),
         clock,
         outbound,
+        brand,
     ))
 }
 

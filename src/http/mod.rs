@@ -23,7 +23,9 @@ pub mod render;
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    http::{HeaderName, Request, StatusCode},
+    extract::State,
+    http::{header, HeaderName, HeaderValue, Request, StatusCode},
+    response::{IntoResponse, Response},
     routing::get,
     Router,
 };
@@ -38,7 +40,7 @@ use tower_http::{
 use crate::{
     accounts::{passkeys::Passkeys, passwords::PasswordHasherPool},
     clock::Clock,
-    config::Config,
+    config::{brand::Brand, Config},
     crypto::ServerKeys,
     oauth::client_keys::KeySets,
     outbound::Outbound,
@@ -67,6 +69,10 @@ pub struct Shared {
     pub passkeys: Passkeys,
     /// Where the outbox worker sends mail (SMTP, or `.eml` files without `smtp_url`).
     pub mailer: crate::accounts::mail::Mailer,
+    /// The product name, logo and accent stylesheet (`brand_*`), loaded once at start.
+    pub brand: Brand,
+    /// What the pages link to of `brand`.
+    pub page_brand: Arc<render::PageBrand>,
 }
 
 impl std::ops::Deref for AppState {
@@ -102,6 +108,7 @@ impl AppState {
         keyring: Arc<crate::keys::KeyRing>,
         clock: Clock,
         outbound: Outbound,
+        brand: Brand,
     ) -> Self {
         // The configuration was validated at start, so this fails only for a hand-built
         // `Config`; mail then goes to files, which is the development behaviour.
@@ -127,6 +134,8 @@ impl AppState {
             key_sets: KeySets::new(outbound.clone()),
             outbound,
             mailer,
+            page_brand: Arc::new(render::PageBrand::of(&brand)),
+            brand,
         }))
     }
 }
@@ -154,12 +163,15 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/passkeys.js", get(pages::passkey_script))
         .route("/assets/console.js", get(pages::console_script))
         .route("/favicon.ico", get(pages::favicon))
+        .route(render::BRAND_STYLESHEET_PATH, get(brand_stylesheet))
+        .route(render::BRAND_LOGO_PATH, get(brand_logo))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn(ops::track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::from_fn(render::request_id_scope))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), brand_scope))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -167,6 +179,55 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Middleware: the pages of this request show this server's brand.
+async fn brand_scope(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    render::with_brand(state.page_brand.clone(), next.run(request)).await
+}
+
+/// A brand asset: the pages link it with `?v=<hash of its content>`, so it may be cached for a
+/// year. Its own CSP keeps an SVG opened directly from running scripts in logi's origin.
+fn brand_asset(body: Vec<u8>, content_type: &'static str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    r
+}
+
+/// `/assets/brand.css`: the accent override (`brand_accent`); 404 without one.
+async fn brand_stylesheet(State(state): State<AppState>) -> Result<Response, error::PageError> {
+    match &state.brand.stylesheet {
+        Some(sheet) => Ok(brand_asset(
+            sheet.css.clone().into_bytes(),
+            "text/css; charset=utf-8",
+        )),
+        None => Err(not_found().await),
+    }
+}
+
+/// `/assets/brand-logo`: the file of `brand_logo_path`, read at start; 404 without one.
+async fn brand_logo(State(state): State<AppState>) -> Result<Response, error::PageError> {
+    match &state.brand.logo {
+        Some(logo) => Ok(brand_asset(logo.bytes.clone(), logo.content_type)),
+        None => Err(not_found().await),
+    }
 }
 
 async fn not_found() -> error::PageError {

@@ -1,7 +1,7 @@
 //! Page rendering: the compiled-in templates and the headers every HTML response carries. A leaf
 //! of the HTTP layer: errors and pages both render through it.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
@@ -9,6 +9,8 @@ use axum::{
 };
 use minijinja::Environment;
 use serde::Serialize;
+
+use crate::config::brand::Brand;
 
 /// `script-src 'self'` for logi's own scripts (`/assets/passkeys.js`, `/assets/console.js`) and
 /// `connect-src 'self'` for the passkey script's posts to logi's own endpoints; no inline script.
@@ -131,14 +133,59 @@ pub fn datetime(seconds: i64) -> String {
     )
 }
 
-/// Renders a template (auto-escaped: every template name ends in `.html`).
+/// Renders a template (auto-escaped: every template name ends in `.html`), with `brand` (the
+/// product name, logo and stylesheet every page's frame shows) added to `ctx`.
 pub fn template<S: Serialize>(name: &str, ctx: S) -> Result<String, minijinja::Error> {
+    let brand = BRAND
+        .try_with(|b| minijinja::Value::from_serialize(&**b))
+        .unwrap_or_else(|_| minijinja::Value::from_serialize(PageBrand::default()));
+    let ctx = minijinja::context! { brand => brand, ..minijinja::Value::from_serialize(&ctx) };
     env().get_template(name).and_then(|t| t.render(ctx))
 }
+
+/// What `base.html` needs of the branding hook (`config::brand`): the name, and the versions
+/// (content hashes) of the logo and the accent stylesheet when they are configured; the page
+/// links `/assets/brand-logo?v=…` and `/assets/brand.css?v=…`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PageBrand {
+    pub name: String,
+    pub logo_version: Option<String>,
+    pub stylesheet_version: Option<String>,
+}
+
+impl PageBrand {
+    pub fn of(brand: &Brand) -> PageBrand {
+        PageBrand {
+            name: brand.name.clone(),
+            logo_version: brand.logo.as_ref().map(|l| l.version.clone()),
+            stylesheet_version: brand.stylesheet.as_ref().map(|s| s.version.clone()),
+        }
+    }
+}
+
+impl Default for PageBrand {
+    fn default() -> Self {
+        PageBrand::of(&Brand::default())
+    }
+}
+
+/// Where the configured logo is served (same origin: the CSP is `img-src 'self'`); `base.html`
+/// spells the two paths out too.
+pub const BRAND_LOGO_PATH: &str = "/assets/brand-logo";
+/// Where the accent stylesheet is served (the CSP is `style-src 'self'`: no inline styles).
+pub const BRAND_STYLESHEET_PATH: &str = "/assets/brand.css";
 
 tokio::task_local! {
     /// The request's `x-request-id`, for the error page's details block.
     static REQUEST_ID: String;
+    /// The server's brand, for every page rendered while a request is handled (one process
+    /// may serve several configurations: the tests start many servers).
+    static BRAND: Arc<PageBrand>;
+}
+
+/// Runs `f` (a request's handling) with `brand` for the pages it renders.
+pub async fn with_brand<F: std::future::Future>(brand: Arc<PageBrand>, f: F) -> F::Output {
+    BRAND.scope(brand, f).await
 }
 
 /// Middleware: makes the request id (set by the outer `SetRequestIdLayer`) available to the

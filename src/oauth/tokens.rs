@@ -107,6 +107,9 @@ pub struct TokenResponse {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: u64,
+    /// Left out when nothing was granted: RFC 6749 §5.1 makes it optional, and `"scope":""`
+    /// reads as a scope named by the empty string.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,

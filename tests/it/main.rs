@@ -16,6 +16,7 @@ mod architecture;
 mod authn_hardening;
 mod authz_hardening;
 mod backchannel_logout;
+mod branding;
 mod cli;
 mod console;
 mod control_chars;

@@ -376,6 +376,55 @@ async fn malformed_token_requests() {
         .starts_with("Basic"));
 }
 
+/// RFC 6749 §5.1: `scope` is optional in a token response; logi leaves it out when nothing was
+/// granted (never `"scope":""`), and sends it whenever something was.
+#[tokio::test]
+async fn token_responses_leave_out_an_empty_scope() {
+    let app = TestApp::spawn().await;
+    // Only user scopes registered: client_credentials grants none of them.
+    let users_only = app
+        .rp(json!({"client_type": "confidential",
+                   "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+                   "scope": "openid email offline_access"}))
+        .await;
+    let (s, body) = json_of(
+        app.token(&users_only, &[("grant_type", "client_credentials")])
+            .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+    assert!(
+        body.as_object().unwrap().get("scope").is_none(),
+        "no scope granted, no `scope` key: {body}"
+    );
+    // The same application's code and refresh grants have scopes, and say so.
+    let t = app.tokens(&users_only, "openid offline_access").await;
+    assert_eq!(t["scope"], "openid offline_access", "{t}");
+    let (s, refreshed) = json_of(
+        app.token(
+            &users_only,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{refreshed}");
+    assert_eq!(refreshed["scope"], "openid offline_access", "{refreshed}");
+    // A machine scope granted to client_credentials is named.
+    let rp = app.rp(confidential_rp()).await;
+    let (s, body) = json_of(
+        app.token(&rp, &[("grant_type", "client_credentials")])
+            .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "api.read", "{body}");
+}
+
 #[tokio::test]
 async fn scope_may_shrink_but_not_widen_on_refresh() {
     let app = TestApp::spawn().await;
