@@ -435,6 +435,8 @@ async fn totp_user(conn: &mut Conn, target: &Target, email: String) -> TotpUser 
         .nth(1)
         .and_then(|rest| rest.split('<').next())
         .expect("the otpauth URI on the enrolment page")
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
         .replace("&amp;", "&");
     let secret = url::Url::parse(&uri)
         .ok()

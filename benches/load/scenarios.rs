@@ -217,9 +217,10 @@ async fn step(kind: Kind, conn: &mut Conn, fx: &Fixture, own: &mut Own) -> Resul
             let pending = first
                 .cookie("logi_mfa")
                 .ok_or("the password step set no logi_mfa cookie")?;
-            let now = logi::clock::system_now();
-            let code =
-                logi::accounts::totp::code_at(&user.secret, logi::accounts::totp::step_at(now));
+            // The code of the next time step (within the accepted drift): the enrolment, just
+            // before the run, spent the current one.
+            let step = logi::accounts::totp::step_at(logi::clock::system_now()) + 1;
+            let code = logi::accounts::totp::code_at(&user.secret, step);
             let done = conn
                 .send(form(
                     target

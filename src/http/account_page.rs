@@ -117,8 +117,8 @@ async fn page(
                     } else {
                         s.ip
                     },
-                    created: utc(s.created_at),
-                    last_seen: utc(s.last_seen_at.max(s.created_at)),
+                    created: super::render::datetime(s.created_at),
+                    last_seen: super::render::datetime(s.last_seen_at.max(s.created_at)),
                     sid: s.sid?,
                 })
             })
@@ -185,7 +185,7 @@ async fn applications(state: &AppState, user_id: &str) -> Result<Vec<Application
         rows.push(ApplicationRow {
             client_id,
             client_name: grant.client_name,
-            since: utc(grant.created_at),
+            since: super::render::datetime(grant.created_at),
             scopes: words.scopes,
             apis: words.apis,
         });
@@ -391,35 +391,4 @@ fn signed_out(state: &AppState) -> Response {
         pages::cookie_header(state, sessions::cookie_name(&state.config), "", Some(0)),
     );
     response
-}
-
-/// `2026-11-27 16:05 UTC` (days to civil date: the proleptic Gregorian calendar).
-fn utc(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Shift the epoch to 0000-03-01 so that leap days end each 400/4-year cycle.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_read_as_utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(super::utc(1_795_000_000), "2026-11-18 11:06 UTC");
-    }
 }

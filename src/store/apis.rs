@@ -199,15 +199,28 @@ pub async fn foreign_scopes(
     owner_id: &str,
     names: &[String],
 ) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One round trip: who owns each of the names (an application has at most a few dozen).
+    let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT DISTINCT name, owner_id FROM api_scopes WHERE name IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+    for name in names {
+        query = query.bind(name);
+    }
+    let owned = query.fetch_all(&store.pool).await?;
     let mut out = Vec::new();
     for name in names {
-        let owners: Vec<(String,)> =
-            sqlx::query_as("SELECT DISTINCT owner_id FROM api_scopes WHERE name = $1")
-                .bind(name)
-                .fetch_all(&store.pool)
-                .await?;
-        let own = owners.iter().any(|(o,)| o == owner_id);
-        if !own && !owners.is_empty() {
+        let owners: Vec<&String> = owned
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, o)| o)
+            .collect();
+        if !owners.is_empty() && !owners.iter().any(|o| *o == owner_id) {
             out.push(name.clone());
         }
     }

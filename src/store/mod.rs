@@ -11,8 +11,11 @@
 //! - concurrency-sensitive steps are a single conditional `UPDATE … WHERE …` whose affected-row
 //!   count decides who won, or `INSERT … ON CONFLICT … DO UPDATE … RETURNING`, both atomic on
 //!   both engines (no read-then-write);
-//! - SQLite runs in WAL mode with one pooled connection (one writer, as SQLite wants), so its
-//!   transactions never deadlock on lock upgrades; PostgreSQL gets a pool of several connections.
+//! - SQLite runs in WAL mode with one pooled connection that writes (one writer, as SQLite
+//!   wants), so its transactions never deadlock on lock upgrades, and a few connections that only
+//!   read (`PRAGMA query_only`), which WAL lets run beside the writer: the hot lookups (a session,
+//!   a code or refresh token with its grant, a consent) use them ([`Store::reader`]), so the
+//!   writer is not queued behind reads. PostgreSQL gets one pool of several connections for both.
 //!
 //! Each aggregate has its own submodule with free functions taking `&Store`.
 
@@ -43,6 +46,10 @@ pub type Caches = cache::Caches<applications::Application, users::User, Vec<apis
 /// The migrations, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// At most this many SQLite connections only read, beside the one writer (see the module
+/// documentation); `max_connections` − 1 when that is fewer.
+const SQLITE_READERS: u32 = 4;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -53,6 +60,10 @@ pub enum Backend {
 pub struct Store {
     /// Private to the store: every query, and every transaction, is a store function.
     pool: AnyPool,
+    /// For single reads that need no transaction and tolerate seeing the latest commit rather
+    /// than a write in flight: on SQLite, read-only connections beside the writer; on
+    /// PostgreSQL, `pool` itself.
+    reader: AnyPool,
     pub backend: Backend,
     /// What this process keeps in memory (see [`cache`]).
     pub caches: std::sync::Arc<Caches>,
@@ -117,11 +128,11 @@ impl Store {
                 "must start with sqlite:// or postgres://".into(),
             ));
         };
-        let pool = match backend {
+        let (pool, reader) = match backend {
             Backend::Sqlite => {
                 let url = sqlite_url_with_create(url)?;
                 let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
-                AnyPoolOptions::new()
+                let writer = AnyPoolOptions::new()
                     .max_connections(1)
                     .min_connections(1)
                     .acquire_timeout(Duration::from_secs(10))
@@ -138,20 +149,46 @@ impl Store {
                             Ok(())
                         })
                     })
-                    .connect_with(options)
-                    .await?
+                    .connect_with(options.clone())
+                    .await?;
+                // An in-memory database exists once per connection: it has only the writer; so
+                // has a store asked for one connection.
+                let readers = max_connections.saturating_sub(1).min(SQLITE_READERS);
+                let reader = if url.contains(":memory:") || readers == 0 {
+                    writer.clone()
+                } else {
+                    AnyPoolOptions::new()
+                        .max_connections(readers)
+                        .min_connections(0)
+                        .acquire_timeout(Duration::from_secs(10))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                for pragma in
+                                    ["PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000"]
+                                {
+                                    conn.execute(pragma).await?;
+                                }
+                                Ok(())
+                            })
+                        })
+                        .connect_with(options)
+                        .await?
+                };
+                (writer, reader)
             }
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
-                AnyPoolOptions::new()
+                let pool = AnyPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(acquire_timeout)
                     .connect_with(options)
-                    .await?
+                    .await?;
+                (pool.clone(), pool)
             }
         };
         Ok(Store {
             pool,
+            reader,
             backend,
             caches: Default::default(),
             outbox_signal: Default::default(),
@@ -166,6 +203,7 @@ impl Store {
     /// Closes every connection; later queries fail as when the database is unreachable.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.reader.close().await;
     }
 
     /// Readiness: a round trip to the database.

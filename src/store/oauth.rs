@@ -72,7 +72,7 @@ pub async fn active_grant_user(
          WHERE g.id = $1 AND g.revoked_at IS NULL AND u.disabled = 0",
     )
     .bind(grant_id)
-    .fetch_optional(&store.pool)
+    .fetch_optional(&store.reader)
     .await?;
     Ok(user.map(|u| {
         let u = std::sync::Arc::new(u);
@@ -93,7 +93,7 @@ pub async fn has_consent(
     .bind(user_id)
     .bind(application_id)
     .bind(scope)
-    .fetch_optional(&store.pool)
+    .fetch_optional(&store.reader)
     .await?;
     Ok(row.is_some())
 }
@@ -515,7 +515,7 @@ pub async fn access_token_revoked(store: &Store, jti: &str) -> Result<bool> {
     let row: Option<(String,)> =
         sqlx::query_as("SELECT jti FROM revoked_access_tokens WHERE jti = $1")
             .bind(jti)
-            .fetch_optional(&store.pool)
+            .fetch_optional(&store.reader)
             .await?;
     Ok(row.is_some())
 }
@@ -598,7 +598,7 @@ pub async fn refresh_and_grant(
         "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1"
     ))
     .bind(token_hash)
-    .fetch_optional(&store.pool)
+    .fetch_optional(&store.reader)
     .await?;
     Ok(row.map(|r| (r.token, r.grant.into())))
 }
@@ -617,7 +617,7 @@ pub async fn code_and_grant(store: &Store, code_hash: &str) -> Result<Option<(Co
         "SELECT c.*, {GRANT_COLUMNS} FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1"
     ))
     .bind(code_hash)
-    .fetch_optional(&store.pool)
+    .fetch_optional(&store.reader)
     .await?;
     Ok(row.map(|r| (r.code, r.grant.into())))
 }

@@ -245,7 +245,7 @@ pub async fn active_with_user(
     )
     .bind(id_hash)
     .bind(now)
-    .fetch_optional(&store.pool)
+    .fetch_optional(&store.reader)
     .await?;
     Ok(row.map(|r| {
         let user = User {
