@@ -170,8 +170,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(axum::middleware::from_fn(render::request_id_scope))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), brand_scope))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), page_scope))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -181,13 +180,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Middleware: the pages of this request show this server's brand.
-async fn brand_scope(
+/// Middleware (one for both, as it runs on every request): the pages of this request show this
+/// server's brand, and its error pages the request id (set by the outer `SetRequestIdLayer`).
+async fn page_scope(
     State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    render::with_brand(state.page_brand.clone(), next.run(request)).await
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    render::scoped(state.page_brand.clone(), id, next.run(request)).await
 }
 
 /// A brand asset: the pages link it with `?v=<hash of its content>`, so it may be cached for a

@@ -183,24 +183,14 @@ tokio::task_local! {
     static BRAND: Arc<PageBrand>;
 }
 
-/// Runs `f` (a request's handling) with `brand` for the pages it renders.
-pub async fn with_brand<F: std::future::Future>(brand: Arc<PageBrand>, f: F) -> F::Output {
-    BRAND.scope(brand, f).await
-}
-
-/// Middleware: makes the request id (set by the outer `SetRequestIdLayer`) available to the
-/// error pages rendered while the request is handled.
-pub async fn request_id_scope(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
-    REQUEST_ID.scope(id, next.run(request)).await
+/// Runs `f` (a request's handling) with `brand` and the request's `x-request-id` for the pages
+/// it renders (the brand in the header, the id in an error page's details block).
+pub async fn scoped<F: std::future::Future>(
+    brand: Arc<PageBrand>,
+    request_id: String,
+    f: F,
+) -> F::Output {
+    REQUEST_ID.scope(request_id, BRAND.scope(brand, f)).await
 }
 
 /// An error page: the message and a next step for the person, the status for the developer.

@@ -109,6 +109,32 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A query with its arguments, as bind helpers pass it along.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// `sql` with every placeholder `$N` renumbered `$(N + by)`: a statement's SQL reused after
+/// another's placeholders in one combined statement.
+pub(crate) fn shift_placeholders(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            digits.push(*d);
+            chars.next();
+        }
+        match digits.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&digits),
+        }
+    }
+    out
+}
+
 impl Store {
     /// Opens the database named by `url`, creating the SQLite file (and its folder) if needed.
     /// PostgreSQL: a request waits at most `acquire_timeout` for a connection (while the server
@@ -291,4 +317,16 @@ pub(crate) fn to_json_list(items: &[String]) -> String {
 
 pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list column: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_shift_by_whole_numbers() {
+        assert_eq!(
+            super::shift_placeholders("VALUES ($1, $2, NULL, $12) -- $x $", 9),
+            "VALUES ($10, $11, NULL, $21) -- $x $"
+        );
+        assert_eq!(super::shift_placeholders("a = $3", 0), "a = $3");
+    }
 }

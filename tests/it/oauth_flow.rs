@@ -194,6 +194,63 @@ async fn concurrent_refreshes_with_one_token_exactly_one_wins_and_the_family_is_
 }
 
 #[tokio::test]
+async fn concurrent_exchanges_of_one_code_exactly_one_wins() {
+    let app = TestApp::spawn().await;
+    let rp = std::sync::Arc::new(app.rp(public_rp()).await);
+    let (code, verifier) = app.code(&rp, "openid offline_access").await;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (client, url, rp, code, verifier) = (
+            app.api(),
+            app.url("/oauth/token"),
+            rp.clone(),
+            code.clone(),
+            verifier.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", rp.redirect_uri.as_str()),
+                    ("code_verifier", verifier.as_str()),
+                    ("client_id", rp.client_id.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        if status == StatusCode::OK {
+            winners.push(body);
+        } else {
+            assert_eq!(
+                (status, err(&body)),
+                (StatusCode::BAD_REQUEST, "invalid_grant"),
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one of 12 exchanges gets tokens");
+    // Exactly one refresh token was stored for the grant: the losers wrote nothing.
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM refresh_tokens r JOIN applications a ON a.id = r.application_id \
+         WHERE a.client_id = $1",
+    )
+    .bind(&rp.client_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
 async fn a_replayed_code_fails_and_revokes_what_the_first_exchange_issued() {
     let app = TestApp::spawn().await;
     let rp = app.rp(public_rp()).await;
