@@ -366,7 +366,7 @@ impl Peer {
         let mut reply = conn
             .send(self.authorize("", "openid offline_access", Some("consent"), &challenge))
             .await?;
-        for _ in 0..3 {
+        for _ in 0..4 {
             keep_cookies(&mut jar, &reply);
             let Some(next) = reply.location().filter(|l| !l.starts_with(REDIRECT_URI)) else {
                 break;
