@@ -15,7 +15,7 @@ use crate::helpers::{form_value, ClientKey};
 use crate::http::{bodyless, form, json_body, urlencode, Body, Conn, Target};
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
-const REDIRECT_URI: &str = "https://rp.example/cb";
+pub(crate) const REDIRECT_URI: &str = "https://rp.example/cb";
 const APP_SCOPE: &str = "openid profile email offline_access api";
 
 /// What every scenario needs: a signed-in browser, a confidential client, the login form's CSRF.
@@ -252,7 +252,7 @@ pub(crate) async fn obtain_tokens(
     tokens
 }
 
-fn pkce_pair() -> (String, String) {
+pub(crate) fn pkce_pair() -> (String, String) {
     let verifier = logi::crypto::random_token(32);
     let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)

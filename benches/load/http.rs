@@ -103,19 +103,28 @@ impl Reply {
     /// `name=value` of the `Set-Cookie` for `name`.
     pub(crate) fn cookie(&self, name: &str) -> Option<String> {
         let prefix = format!("{name}=");
+        self.cookies()
+            .find(|pair| pair.starts_with(&prefix))
+            .map(String::from)
+    }
+
+    /// Every `name=value` the response sets (`Set-Cookie`), in order.
+    pub(crate) fn cookies(&self) -> impl Iterator<Item = &str> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
-            .find(|pair| pair.starts_with(&prefix))
-            .map(String::from)
+    }
+
+    /// The `Location` header.
+    pub(crate) fn location(&self) -> Option<&str> {
+        self.headers.get(header::LOCATION)?.to_str().ok()
     }
 
     /// The query parameter `name` of the `Location` header.
     pub(crate) fn location_param(&self, name: &str) -> Option<String> {
-        let location = self.headers.get(header::LOCATION)?.to_str().ok()?;
-        let url = url::Url::parse(location).ok()?;
+        let url = url::Url::parse(self.location()?).ok()?;
         url.query_pairs()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())

@@ -7,6 +7,12 @@
 //! with keep-alive HTTP/1.1 connections for a fixed time (after a 1 s warm-up that is not
 //! counted). The Markdown table is printed and written to `docs/performance-results.md`.
 //!
+//! In the same run: raw RS256 and ES256 signatures per second on one core (aws-lc-rs, in this
+//! process, before any server starts), and the peer, node-oidc-provider (`benches/oidc-provider/`,
+//! see `peer.rs`), on the same `client_credentials`, refresh and code-flow scenarios with the
+//! same connections and times, with logi ÷ peer ratios in the notes. Without `node` (or `npm`,
+//! when `benches/oidc-provider/node_modules` is missing) the peer is skipped with a note.
+//!
 //! Environment (all optional):
 //! - `LOGI_BENCH_SECONDS` (6): measured seconds per scenario.
 //! - `LOGI_BENCH_CONNECTIONS` (64): connections for the token, userinfo and introspect scenarios.
@@ -14,6 +20,7 @@
 //! - `LOGI_BENCH_CLIENT_THREADS` (1): threads of the load generator (it shares the CPUs with the
 //!   server, so one thread leaves the most for the server).
 //! - `LOGI_BENCH_BACKENDS` (`sqlite,postgres`).
+//! - `LOGI_BENCH_PEER` (1): 0 leaves node-oidc-provider out.
 //! - (not a setting) refresh and authorization-code flows run twice: with the default RS256 ID
 //!   tokens and with an application registered for ES256 ID tokens (an RSA signature dominates
 //!   those requests).
@@ -29,6 +36,7 @@ mod fixture;
 #[path = "../../tests/support/helpers.rs"]
 mod helpers;
 mod http;
+mod peer;
 mod report;
 mod scenarios;
 mod server;
@@ -43,8 +51,9 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 
 use fixture::{obtain_tokens, prepare, PASSWORD};
 use http::Target;
+use peer::{PeerKind, PeerServer, PEER_WORKERS};
 use report::{ms, Report, Row};
-use scenarios::{run_scenario, Group, Kind};
+use scenarios::{run_scenario, Group, Kind, Observed};
 use server::{build_server, load_average, rss_kib, sqlite_version, PgDatabase, Server};
 
 /// Raw argon2 is measured with as many threads as the server hashes on (one fewer than the
@@ -53,6 +62,7 @@ fn argon2_threads() -> usize {
     logi::accounts::passwords::PasswordHasherPool::default_threads()
 }
 const ARGON2_SECONDS: u64 = 3;
+const SIGNATURE_SECONDS: u64 = 2;
 const RESULTS_FILE: &str = "docs/performance-results.md";
 
 // ---------------------------------------------------------------------------------------------
@@ -80,6 +90,7 @@ struct Settings {
     client_threads: usize,
     backends: Vec<Backend>,
     postgres_url: String,
+    peer: bool,
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -111,6 +122,11 @@ impl Settings {
             backends,
             postgres_url: std::env::var("LOGI_BENCH_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+            peer: match std::env::var("LOGI_BENCH_PEER").as_deref().map(str::trim) {
+                Err(_) | Ok("1") => true,
+                Ok("0") => false,
+                Ok(other) => panic!("LOGI_BENCH_PEER must be 0 or 1, got {other:?}"),
+            },
         }
     }
 }
@@ -175,6 +191,88 @@ fn measure_argon2(threads: usize, duration: Duration) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The scenarios measured on logi and on the peer alike (their row labels).
+const CLIENT_CREDENTIALS: &str = "client_credentials";
+const REFRESH_RS256: &str = "refresh_token (rotating, RS256 ID token)";
+const CODE_FLOW_RS256: &str = "authorization_code flow (RS256 ID token)";
+
+#[derive(Clone, Copy, Debug)]
+enum SignatureAlg {
+    Rs256,
+    Es256,
+}
+
+/// Raw signatures per second on one thread with aws-lc-rs, signing a JWS-sized input with a
+/// fresh key (RSA-2048 PKCS#1 v1.5 SHA-256 or ECDSA P-256 SHA-256, as logi's keys).
+fn measure_signatures(alg: SignatureAlg, duration: Duration) -> f64 {
+    use aws_lc_rs::{
+        rand::SystemRandom,
+        rsa::KeySize,
+        signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256},
+    };
+    let rng = SystemRandom::new();
+    // About the size of an ID token's header and claims, base64url-encoded.
+    let message = [b'e'; 400];
+    let mut signatures = 0u64;
+    match alg {
+        SignatureAlg::Rs256 => {
+            let key = RsaKeyPair::generate(KeySize::Rsa2048).expect("an RSA-2048 key");
+            let mut signature = vec![0; key.public_modulus_len()];
+            let start = Instant::now();
+            while start.elapsed() < duration {
+                key.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut signature)
+                    .expect("an RS256 signature");
+                signatures += 1;
+            }
+            signatures as f64 / start.elapsed().as_secs_f64()
+        }
+        SignatureAlg::Es256 => {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .expect("a P-256 key");
+            let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                .expect("the P-256 key just made");
+            let start = Instant::now();
+            while start.elapsed() < duration {
+                key.sign(&rng, &message).expect("an ES256 signature");
+                signatures += 1;
+            }
+            signatures as f64 / start.elapsed().as_secs_f64()
+        }
+    }
+}
+
+/// The raw signature rows and their note, measured while no server runs.
+async fn bench_signatures(report: &mut Report) {
+    let mut rates = Vec::new();
+    for (alg, label) in [
+        (SignatureAlg::Rs256, "RS256 (RSA-2048)"),
+        (SignatureAlg::Es256, "ES256 (P-256)"),
+    ] {
+        println!("signatures: {label} in-process on 1 thread for {SIGNATURE_SECONDS} s");
+        let rate = tokio::task::spawn_blocking(move || {
+            measure_signatures(alg, Duration::from_secs(SIGNATURE_SECONDS))
+        })
+        .await
+        .expect("the signature measurement panicked");
+        println!("  {rate:.0} signatures/s");
+        report.rows.push(Row {
+            backend: "in-process (aws-lc-rs)".into(),
+            scenario: format!("raw {label} signatures, 1 thread"),
+            load: Some((rate, None, None, None)),
+            rss_kib: None,
+            cpu_ms: None,
+        });
+        rates.push(format!(
+            "{label} {rate:.0}/s = {:.3} ms each",
+            1000.0 / rate.max(f64::MIN_POSITIVE)
+        ));
+    }
+    report.notes.push(format!(
+        "raw signatures per core (aws-lc-rs, one thread, {SIGNATURE_SECONDS} s each): {}",
+        rates.join("; ")
+    ));
+}
+
 async fn run_all(settings: &Settings, server_bin: &Path) -> Report {
     sqlx::any::install_default_drivers();
     let mut report = Report {
@@ -183,6 +281,8 @@ async fn run_all(settings: &Settings, server_bin: &Path) -> Report {
         versions: Vec::new(),
         load_before: String::new(),
     };
+    bench_signatures(&mut report).await;
+    let mut logi_backends = Vec::new();
     for &backend in &settings.backends {
         let database = match backend {
             Backend::Sqlite => None,
@@ -204,6 +304,7 @@ async fn run_all(settings: &Settings, server_bin: &Path) -> Report {
             None => format!("SQLite {}", sqlite_version().await),
         };
         report.versions.push(version);
+        logi_backends.push(backend.name());
         bench_backend(
             settings,
             server_bin,
@@ -214,7 +315,107 @@ async fn run_all(settings: &Settings, server_bin: &Path) -> Report {
         .await;
         // The server is stopped by now; `database` is dropped here.
     }
+    if settings.peer {
+        if let Some(peer) = bench_peer(settings, &mut report).await {
+            ratio_notes(&mut report, &logi_backends, &peer);
+        }
+    } else {
+        report
+            .notes
+            .push("node-oidc-provider not measured (LOGI_BENCH_PEER=0)".into());
+    }
     report
+}
+
+// ---------------------------------------------------------------------------------------------
+// The peer
+
+/// node-oidc-provider on the three shared scenarios; returns its backend label, or `None`
+/// (with a note) when it cannot run here.
+async fn bench_peer(settings: &Settings, report: &mut Report) -> Option<String> {
+    let dir = std::env::temp_dir().join(format!("logi-bench-{}-peer", std::process::id()));
+    println!("\n== node-oidc-provider: starting benches/oidc-provider/server.mjs");
+    let started = PeerServer::start(&dir);
+    let mut peer = match started {
+        Ok(peer) => peer,
+        Err(e) => {
+            let note = format!("node-oidc-provider skipped: {e}");
+            println!("{note}");
+            report.notes.push(note);
+            return None;
+        }
+    };
+    let target = Arc::new(Target::new(peer.addr));
+    if let Err(e) = peer.wait_ready(&target).await {
+        let note = format!("node-oidc-provider skipped: {e}");
+        println!("{note}");
+        report.notes.push(note);
+        return None;
+    }
+    let name = peer.name.clone();
+    report.versions.push(format!(
+        "{name} on Node.js {} ({PEER_WORKERS} cluster workers, in-memory store)",
+        peer.node
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle: u64 = peer.pids().into_iter().filter_map(rss_kib).sum();
+    report.rows.push(Row::rss_only(
+        &name,
+        "idle RSS after start-up (primary + workers)",
+        idle,
+    ));
+
+    let subject = Arc::new(peer.subject(target));
+    let n = settings.connections;
+    let mut cpu = Vec::new();
+    for (kind, label) in [
+        (PeerKind::ClientCredentials, CLIENT_CREDENTIALS),
+        (PeerKind::Refresh, REFRESH_RS256),
+        (PeerKind::AuthorizationCode, CODE_FLOW_RS256),
+    ] {
+        let result = run_scenario(&subject, &peer, settings, vec![Group::stateless(kind, n)]).await;
+        report.push(&name, label, &result, 0);
+        cpu.push(result.cpu_per_request(label));
+    }
+    report.notes.push(format!(
+        "{name}: server CPU per request (user+system of the primary and its {PEER_WORKERS} \
+         workers, measured window): {}",
+        cpu.join(", ")
+    ));
+    drop(peer);
+    println!("== node-oidc-provider: done");
+    Some(name)
+}
+
+/// logi ÷ peer for each logi backend on each shared scenario: throughput and CPU per request.
+fn ratio_notes(report: &mut Report, logi_backends: &[&str], peer: &str) {
+    for backend in logi_backends {
+        let mut parts = Vec::new();
+        for scenario in [CLIENT_CREDENTIALS, REFRESH_RS256, CODE_FLOW_RS256] {
+            let (Some(ours), Some(theirs)) =
+                (report.row(backend, scenario), report.row(peer, scenario))
+            else {
+                continue;
+            };
+            let rate = |row: &Row| row.load.map_or(0.0, |l| l.0);
+            let mut part = format!(
+                "{scenario} {:.2}× the requests/s",
+                rate(ours) / rate(theirs).max(f64::MIN_POSITIVE)
+            );
+            if let (Some(a), Some(b)) = (ours.cpu_ms, theirs.cpu_ms) {
+                part.push_str(&format!(
+                    ", {:.2}× the server CPU per request ({a:.3} vs {b:.3} ms)",
+                    a / b.max(f64::MIN_POSITIVE)
+                ));
+            }
+            parts.push(part);
+        }
+        if !parts.is_empty() {
+            let note = format!("same run, logi on {backend} ÷ {peer}: {}", parts.join("; "));
+            println!("{note}");
+            report.notes.push(note);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,7 +465,7 @@ async fn bench_backend(
     .await;
     let cc_p99 = cc.groups[0].percentile(99.0);
     let mut cpu = vec![cc.cpu_per_request("client_credentials")];
-    report.push(name, "client_credentials", &cc, 0);
+    report.push(name, CLIENT_CREDENTIALS, &cc, 0);
 
     // a') client_credentials for a protected API (RFC 8707 `resource`): should match (a).
     let ccr = run_scenario(
@@ -311,7 +512,7 @@ async fn bench_backend(
         vec![Group::with(Kind::Refresh, chains)],
     )
     .await;
-    report.push(name, "refresh_token (rotating, RS256 ID token)", &rt, 0);
+    report.push(name, REFRESH_RS256, &rt, 0);
     cpu.push(rt.cpu_per_request("refresh_token (RS256 ID token)"));
     let chains = obtain_tokens(&fx_es, n, "openid offline_access", "refresh_token").await;
     let rt = run_scenario(
@@ -332,7 +533,7 @@ async fn bench_backend(
         vec![Group::stateless(Kind::AuthorizationCode, n)],
     )
     .await;
-    report.push(name, "authorization_code flow (RS256 ID token)", &ac, 0);
+    report.push(name, CODE_FLOW_RS256, &ac, 0);
     cpu.push(ac.cpu_per_request("authorization-code flow (RS256 ID token)"));
     let ac = run_scenario(
         &fx_es,
@@ -382,6 +583,7 @@ async fn bench_backend(
         scenario: format!("raw argon2 hashes, in-process ({argon2_threads} threads)"),
         load: Some((argon2_rate, None, None, None)),
         rss_kib: None,
+        cpu_ms: None,
     });
     let lg = run_scenario(
         &fx,

@@ -15,6 +15,8 @@ pub(crate) struct Row {
     pub(crate) scenario: String,
     pub(crate) load: Option<Load>,
     pub(crate) rss_kib: Option<u64>,
+    /// Server CPU milliseconds per request (not a column: the notes and ratios use it).
+    pub(crate) cpu_ms: Option<f64>,
 }
 
 impl Row {
@@ -24,6 +26,7 @@ impl Row {
             scenario: scenario.into(),
             load: None,
             rss_kib: Some(rss_kib),
+            cpu_ms: None,
         }
     }
 }
@@ -55,11 +58,19 @@ impl Report {
                 Some(g.errors),
             )),
             rss_kib: Some(result.peak_rss_kib),
+            cpu_ms: Some(result.cpu_ms_per_request()),
         });
         if let Some(e) = &g.first_error {
             self.notes
                 .push(format!("{backend} / {scenario}: first failure: {e}"));
         }
+    }
+
+    /// The row of `backend` and `scenario`, if it was measured.
+    pub(crate) fn row(&self, backend: &str, scenario: &str) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.backend == backend && r.scenario == scenario && r.load.is_some())
     }
 
     pub(crate) fn markdown(&self, settings: &Settings) -> String {
@@ -114,6 +125,11 @@ impl Report {
             logi::accounts::passwords::ITERATIONS,
             logi::accounts::passwords::PARALLELISM,
         ));
+        out.push_str(
+            "Raw signature rows: RS256 (RSA-2048) and ES256 (P-256) signatures with aws-lc-rs in \
+             the benchmark process on one thread for 2 s each, before any server starts; req/s \
+             is signatures/s on one core.\n",
+        );
         if !self.notes.is_empty() {
             out.push('\n');
             for note in &self.notes {

@@ -123,6 +123,12 @@ impl Server {
     }
 }
 
+impl crate::scenarios::Observed for Server {
+    fn pids(&self) -> Vec<u32> {
+        vec![self.pid]
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
