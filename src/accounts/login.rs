@@ -113,3 +113,41 @@ fn locked(keys: &ServerKeys, email: &str, client_ip: &str, retry_after: i64) -> 
         retry_after: retry_after.max(1),
     }
 }
+
+/// A signed-in user's password checked again (a password change, turning TOTP off, deleting
+/// the account): exactly a login's check, throttled alike, and it must be this user's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recheck {
+    Confirmed,
+    Invalid,
+    Locked { retry_after: i64 },
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn recheck(
+    store: &Store,
+    keys: &ServerKeys,
+    hasher: &PasswordHasherPool,
+    config: &Config,
+    user: &User,
+    password: String,
+    client_ip: &str,
+    now: i64,
+) -> Result<Recheck, LoginError> {
+    let outcome = attempt(
+        store,
+        keys,
+        hasher,
+        config,
+        &user.email,
+        password,
+        client_ip,
+        now,
+    )
+    .await?;
+    Ok(match outcome {
+        LoginOutcome::Success(checked) if checked.id == user.id => Recheck::Confirmed,
+        LoginOutcome::Locked { retry_after } => Recheck::Locked { retry_after },
+        _ => Recheck::Invalid,
+    })
+}

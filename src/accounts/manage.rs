@@ -10,7 +10,7 @@ use crate::{
 };
 
 use super::{
-    login::{self, LoginError, LoginOutcome},
+    login::{self, LoginError, Recheck},
     passwords::PasswordHasherPool,
     sessions::{self, Ending},
 };
@@ -127,21 +127,10 @@ pub async fn change_password(
     client_ip: &str,
     now: i64,
 ) -> Result<PasswordChange, LoginError> {
-    let outcome = login::attempt(
-        store,
-        keys,
-        hasher,
-        config,
-        &user.email,
-        current,
-        client_ip,
-        now,
-    )
-    .await?;
-    match outcome {
-        LoginOutcome::Success(checked) if checked.id == user.id => {}
-        LoginOutcome::Locked { retry_after } => return Ok(PasswordChange::Locked { retry_after }),
-        _ => return Ok(PasswordChange::Invalid),
+    match login::recheck(store, keys, hasher, config, user, current, client_ip, now).await? {
+        Recheck::Confirmed => {}
+        Recheck::Locked { retry_after } => return Ok(PasswordChange::Locked { retry_after }),
+        Recheck::Invalid => return Ok(PasswordChange::Invalid),
     }
     let hash = hasher.hash(new).await?;
     store::users::set_password_hash(store, &user.id, &hash, now).await?;

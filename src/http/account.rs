@@ -23,7 +23,7 @@ use super::{
 use crate::{
     accounts::{
         amr::{Amr, Method},
-        login::{self, LoginOutcome},
+        login::{self, Recheck},
         manage::Notice,
         mfa::{self, CodeOutcome, ConfirmOutcome},
         totp,
@@ -276,21 +276,21 @@ async fn totp_disable(
     let now = state.clock.now();
     let proof = match (params.get("password"), params.get("code")) {
         (Some(password), _) if !password.is_empty() => {
-            match login::attempt(
+            match login::recheck(
                 &state.store,
                 &state.keys,
                 &state.hasher,
                 &state.config,
-                &user.email,
+                user,
                 password.to_string(),
                 &ip,
                 now,
             )
             .await?
             {
-                LoginOutcome::Success(u) if u.id == user.id => Ok(()),
-                LoginOutcome::Locked { retry_after } => Err(Some(retry_after)),
-                _ => Err(None),
+                Recheck::Confirmed => Ok(()),
+                Recheck::Locked { retry_after } => Err(Some(retry_after)),
+                Recheck::Invalid => Err(None),
             }
         }
         (_, Some(code)) if !code.is_empty() => {

@@ -27,7 +27,7 @@ use crate::{
         self,
         amr::Amr,
         device,
-        login::{self, LoginOutcome},
+        login::{self, Recheck},
         manage::{self, PasswordChange},
         sessions,
     },
@@ -353,12 +353,12 @@ async fn delete_account(
     };
     let password = params.get("password").unwrap_or_default().to_string();
     let now = state.clock.now();
-    let outcome = login::attempt(
+    let outcome = login::recheck(
         &state.store,
         &state.keys,
         &state.hasher,
         &state.config,
-        &current.user.email,
+        &current.user,
         password,
         &ip,
         now,
@@ -366,8 +366,8 @@ async fn delete_account(
     .await?;
     let again = |status, message| page(&state, &headers, &current, status, None, Some(message));
     match outcome {
-        LoginOutcome::Success(user) if user.id == current.user.id => {}
-        LoginOutcome::Locked { retry_after } => {
+        Recheck::Confirmed => {}
+        Recheck::Locked { retry_after } => {
             return locked(
                 again(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -377,7 +377,9 @@ async fn delete_account(
                 retry_after,
             )
         }
-        _ => return again(StatusCode::UNAUTHORIZED, "Your password is not correct.").await,
+        Recheck::Invalid => {
+            return again(StatusCode::UNAUTHORIZED, "Your password is not correct.").await
+        }
     }
     manage::delete(&state.store, state.mailing(), &current.user, now).await?;
     Ok(signed_out(&state))
