@@ -576,9 +576,17 @@ async fn mail_queued_while_the_smtp_server_is_down_is_delivered_when_it_comes_up
     app.advance(11);
     let mails = sink.wait_for(1).await;
     assert!(header(&mails[0], "To").is_some_and(|t| t.contains(&email)));
-    let rows = logi::store::outbox::all_of_kind(&app.state.store, "mail")
-        .await
-        .unwrap();
+    // The worker records the delivery just after the SMTP server took the mail: wait for it.
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = logi::store::outbox::all_of_kind(&app.state.store, "mail")
+            .await
+            .unwrap();
+        if rows[0].delivered_at.is_some() {
+            break;
+        }
+        pause_ms(50).await;
+    }
     assert!(rows[0].delivered_at.is_some());
     assert!(
         !rows[0].payload.contains("verify-email"),
