@@ -156,7 +156,7 @@ async fn create(
     current: Option<CurrentUser>,
     CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
-    let Some(CurrentUser { user, session }) = current else {
+    let Some(CurrentUser { user, session, .. }) = current else {
         return Ok(to_login());
     };
     let form = AppForm::posted(&params);
@@ -422,7 +422,7 @@ async fn rotate(
     current: Option<CurrentUser>,
     CsrfForm(_): CsrfForm,
 ) -> Result<Response, PageError> {
-    let Some(CurrentUser { user, session }) = current else {
+    let Some(CurrentUser { user, session, .. }) = current else {
         return Ok(to_login());
     };
     let mut app = owned(&state, &user, &id).await?;

@@ -78,7 +78,7 @@ async fn submit(
     CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
     let typed = params.get("user_code").unwrap_or_default();
-    let Some(CurrentUser { session, user }) = current else {
+    let Some(CurrentUser { session, user, .. }) = current else {
         return Ok(login_redirect(Some(typed)));
     };
     let t = state.clock.now();

@@ -28,6 +28,9 @@ use crate::{
 pub struct CurrentUser {
     pub session: Session,
     pub user: User,
+    /// The caches' generation before the read: a grant created for this user may remember the
+    /// user in the grant cache with it (`store::oauth::remember_grant_user`).
+    pub generation: i64,
 }
 
 impl CurrentUser {
@@ -36,8 +39,13 @@ impl CurrentUser {
         let Some(cookie) = extract::cookie(headers, sessions::cookie_name(&state.config)) else {
             return Ok(None);
         };
+        let generation = state.store.caches.generation();
         let found = sessions::current_with_user(&state.store, &cookie, state.clock.now()).await?;
-        Ok(found.map(|(session, user)| CurrentUser { session, user }))
+        Ok(found.map(|(session, user)| CurrentUser {
+            session,
+            user,
+            generation,
+        }))
     }
 }
 

@@ -97,7 +97,7 @@ enum Subject {
     /// A sign-in whose password was right.
     Pending(PendingLogin),
     /// A signed-in session that must add a second factor.
-    StepUp(CurrentUser),
+    StepUp(Box<CurrentUser>),
 }
 
 impl Subject {
@@ -123,7 +123,9 @@ async fn subject(
     if let Some(p) = pending {
         return Ok(Some(Subject::Pending(p)));
     }
-    Ok(CurrentUser::of(state, headers).await?.map(Subject::StepUp))
+    Ok(CurrentUser::of(state, headers)
+        .await?
+        .map(|c| Subject::StepUp(Box::new(c))))
 }
 
 fn expired() -> PageError {

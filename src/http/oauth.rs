@@ -34,7 +34,7 @@ use crate::{
         revocation,
         tokens::{Target, TokenContext},
     },
-    store::{self, oauth::PendingRequest, sessions::Session, users::User},
+    store::{self, oauth::PendingRequest, users::User},
 };
 
 /// How long a pending authorization request (waiting for login or consent) lives.
@@ -535,17 +535,15 @@ async fn authorize(
         state: req.state.clone(),
         error,
     };
-    let session = CurrentUser::of(state, headers)
-        .await?
-        .map(|c| (c.session, c.user));
+    let current = CurrentUser::of(state, headers).await?;
     let prompt = |p: &str| req.prompt.iter().any(|x| x == p);
     // A session counts unless the request demands a fresher login. `prompt=login` and
     // `max_age=0` always re-authenticate: only a session started by a login after the request
     // was made counts (a new session, not the one the browser had then, so a login earlier in
     // the same second does not); and such a login is fresh enough for any `max_age`.
-    let prior = session.as_ref().map(|(s, _)| s.clone());
+    let prior = current.as_ref().map(|c| c.session.id_hash.clone());
     let must_reauthenticate = prompt("login") || req.max_age == Some(0);
-    let signed_in = session.filter(|(s, _)| {
+    let signed_in = current.filter(|CurrentUser { session: s, .. }| {
         let fresh_since_request = resumed.as_ref().is_some_and(|r| {
             s.auth_time >= r.created_at && r.prior_session.as_deref() != Some(s.id_hash.as_str())
         });
@@ -556,7 +554,7 @@ async fn authorize(
             fresh_since_request || !too_old
         }
     });
-    let Some((session, user)) = signed_in else {
+    let Some(current) = signed_in else {
         if prompt("none") {
             return Err(redirect_error_of(OAuthError::new(
                 ErrorCode::LoginRequired,
@@ -564,7 +562,7 @@ async fn authorize(
             )));
         }
         // Before sign-in nothing is stored: the request travels sealed with the redirect.
-        let sealed = seal_pending(state, &req, t, prior.map(|s| s.id_hash))?;
+        let sealed = seal_pending(state, &req, t, prior)?;
         let next = format!("/oauth/authorize?request_id={sealed}");
         let mut login = url::form_urlencoded::Serializer::new(String::new());
         login.append_pair("next", &next);
@@ -575,7 +573,7 @@ async fn authorize(
     };
     // `acr_values=urn:logi:acr:mfa` (SPEC "End users"): a session with one factor takes the
     // second step first (or enrols one), and comes back with the same request.
-    if req.requires_mfa && !Amr::parse(&session.amr).is_mfa() {
+    if req.requires_mfa && !Amr::parse(&current.session.amr).is_mfa() {
         if prompt("none") {
             return Err(redirect_error_of(OAuthError::new(
                 ErrorCode::InteractionRequired,
@@ -592,7 +590,8 @@ async fn authorize(
     }
     let scope_key = audience::consent_key(&req.scopes, &req.resources);
     let remembered = policy::may_reuse_consent(&req.app, &req.redirect_uri)
-        && store::oauth::has_consent(&state.store, &user.id, &req.app.id, &scope_key).await?;
+        && store::oauth::has_consent(&state.store, &current.user.id, &req.app.id, &scope_key)
+            .await?;
     if !remembered || prompt("consent") {
         if prompt("none") {
             return Err(redirect_error_of(OAuthError::new(
@@ -600,9 +599,9 @@ async fn authorize(
                 "the user has not consented",
             )));
         }
-        return consent_page(state, headers, &req, &user, t).await;
+        return consent_page(state, headers, &req, &current.user, t).await;
     }
-    finish(state, &req, &session, t).await
+    finish(state, &req, &current, t).await
 }
 
 async fn consent_page(
@@ -654,11 +653,16 @@ async fn consent_page(
 async fn finish(
     state: &AppState,
     req: &ValidRequest,
-    session: &Session,
+    current: &CurrentUser,
     t: i64,
 ) -> Result<Response, AuthorizeError> {
     let ttl = state.config.authorization_code_ttl_seconds as i64;
-    let code = authorize::issue_code(&state.store, &state.keys, req, session, t, ttl).await?;
+    let signed_in = authorize::SignedIn {
+        session: &current.session,
+        user: &current.user,
+        generation: current.generation,
+    };
+    let code = authorize::issue_code(&state.store, &state.keys, req, &signed_in, t, ttl).await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
         params.push(("state", s));
@@ -672,7 +676,7 @@ async fn consent(
     current: Option<CurrentUser>,
     CsrfForm(params): CsrfForm,
 ) -> Result<Response, PageError> {
-    let Some(CurrentUser { session, user }) = current else {
+    let Some(current) = current else {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Signed out",
@@ -684,7 +688,7 @@ async fn consent(
         PageError::bad_request("This consent request has expired or was already answered. Go back to the application and start again.")
     };
     let id = params.get("request_id").ok_or_else(expired)?;
-    let pending = store::oauth::take_pending(&state.store, id, &user.id, t)
+    let pending = store::oauth::take_pending(&state.store, id, &current.user.id, t)
         .await?
         .ok_or_else(expired)?;
     let stored: AuthorizeParams =
@@ -698,13 +702,13 @@ async fn consent(
         Some("allow") => {
             store::oauth::remember_consent(
                 &state.store,
-                &user.id,
+                &current.user.id,
                 &req.app.id,
                 &audience::consent_key(&req.scopes, &req.resources),
                 t,
             )
             .await?;
-            match finish(&state, &req, &session, t).await {
+            match finish(&state, &req, &current, t).await {
                 Ok(r) => Ok(r),
                 Err(e) => Ok(authorize_error(&state, e)),
             }

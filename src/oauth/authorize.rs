@@ -303,15 +303,28 @@ pub async fn validate(
     })
 }
 
+/// The browser's session and its user as the authorization request read them, with the caches'
+/// generation taken before that read.
+pub struct SignedIn<'a> {
+    pub session: &'a crate::store::sessions::Session,
+    pub user: &'a crate::store::users::User,
+    pub generation: i64,
+}
+
 /// Creates the grant and its code in one transaction; returns the code for the redirect.
+///
+/// The new grant's user is remembered in the grant cache (with the generation taken before the
+/// session and its user were read), so the token request that redeems the code in this process
+/// signs its ID token without reading the user again.
 pub async fn issue_code(
     store: &Store,
     keys: &crate::crypto::ServerKeys,
     req: &ValidRequest,
-    session: &crate::store::sessions::Session,
+    signed_in: &SignedIn<'_>,
     now: i64,
     ttl: i64,
 ) -> Result<String, StoreError> {
+    let session = signed_in.session;
     let code = random_token(32);
     let grant = Grant {
         id: format!("grt_{}", random_token(16)),
@@ -341,6 +354,7 @@ pub async fn issue_code(
         used_at: None,
     };
     store::oauth::insert_grant_with_code(store, &grant, &row).await?;
+    store::oauth::remember_grant_user(store, &grant.id, signed_in.user, signed_in.generation);
     Ok(code)
 }
 

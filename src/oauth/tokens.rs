@@ -178,6 +178,13 @@ impl TokenContext<'_> {
         Ok((jwt, claims))
     }
 
+    /// A new refresh token: 256 random bits for the client, and its HMAC for the database.
+    pub fn refresh_secret(&self) -> (String, String) {
+        let token = random_token(32);
+        let hash = self.keys.hash_secret(&token);
+        (token, hash)
+    }
+
     /// A new refresh token of `grant`'s family: 256 random bits for the client, an HMAC for the
     /// database. It expires after `refresh_token_ttl_seconds`, but never after the family's
     /// absolute end ([`refresh_expires_at`]).
@@ -188,9 +195,9 @@ impl TokenContext<'_> {
         scopes: &[String],
         dpop_jkt: Option<String>,
     ) -> (String, RefreshToken) {
-        let token = random_token(32);
+        let (token, token_hash) = self.refresh_secret();
         let row = RefreshToken {
-            token_hash: self.keys.hash_secret(&token),
+            token_hash,
             grant_id: grant.id.clone(),
             application_id: app.id.clone(),
             scope: scopes.join(" "),

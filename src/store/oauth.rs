@@ -86,6 +86,19 @@ pub async fn active_grant_user(
     }))
 }
 
+/// Remembers `user` as the user of the grant just created for them, with the generation taken
+/// before `user` was read (a change announced since then wins; see `store::cache`).
+pub fn remember_grant_user(
+    store: &Store,
+    grant_id: &str,
+    user: &super::users::User,
+    generation: i64,
+) {
+    store
+        .caches
+        .remember_grant(grant_id, std::sync::Arc::new(user.clone()), generation);
+}
+
 pub async fn has_consent(
     store: &Store,
     user_id: &str,
@@ -296,11 +309,6 @@ fn bind_code<'q>(query: AnyQuery<'q>, c: &'q Code) -> AnyQuery<'q> {
         .bind(&c.dpop_jkt)
 }
 
-async fn insert_code<'e, E: Executor<'e, Database = Any>>(ex: E, c: &Code) -> Result<()> {
-    bind_code(sqlx::query(CODE_INSERT), c).execute(ex).await?;
-    Ok(())
-}
-
 /// Creates a grant and its authorization code together: a code never exists without its grant.
 /// PostgreSQL: one statement (the grant inserted in a CTE), so one round trip instead of four.
 pub async fn insert_grant_with_code(store: &Store, grant: &Grant, code: &Code) -> Result<()> {
@@ -316,9 +324,18 @@ pub async fn insert_grant_with_code(store: &Store, grant: &Grant, code: &Code) -
             .await?;
         return Ok(());
     }
+    // SQLite: the two inserts as one batch in a transaction (three round trips to the
+    // connection's thread instead of four).
+    static BATCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{GRANT_INSERT}; {}",
+            super::shift_placeholders(CODE_INSERT, GRANT_INSERT_BINDS)
+        )
+    });
     let mut tx = store.pool.begin().await?;
-    insert_grant(&mut *tx, grant).await?;
-    insert_code(&mut *tx, code).await?;
+    bind_code(bind_grant(sqlx::query(BATCH.as_str()), grant), code)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -345,23 +362,20 @@ pub async fn redeem(
     id_token_in_session: Option<&super::sessions::SessionClient>,
     now: i64,
 ) -> Result<bool> {
-    if let (super::Backend::Postgres, Redemption::Code { code_hash }) = (store.backend, &what) {
-        return redeem_code_in_one(store, code_hash, refresh, id_token_in_session, now).await;
-    }
-    let mut tx = store.pool.begin().await?;
-    let won = match what {
-        Redemption::Code { code_hash } => use_code(&mut *tx, code_hash, now).await?,
+    let (device_code_hash, grant) = match what {
+        Redemption::Code { code_hash } => {
+            return redeem_code_in_one(store, code_hash, refresh, id_token_in_session, now).await;
+        }
         Redemption::DeviceCode {
             device_code_hash,
             grant,
-        } => {
-            let won = super::device::redeem(&mut *tx, device_code_hash).await?;
-            if won {
-                insert_grant(&mut *tx, grant).await?;
-            }
-            won
-        }
+        } => (device_code_hash, grant),
     };
+    let mut tx = store.pool.begin().await?;
+    let won = super::device::redeem(&mut *tx, device_code_hash).await?;
+    if won {
+        insert_grant(&mut *tx, grant).await?;
+    }
     if !won {
         // Dropping the transaction rolls it back.
         return Ok(false);
@@ -376,10 +390,14 @@ pub async fn redeem(
     Ok(true)
 }
 
-/// [`redeem`] of a code on PostgreSQL in one statement: the conditional `UPDATE` of the code
-/// (whose row count decides the winner, as in the transaction) feeds the inserts of the refresh
-/// token and the session's client through CTEs, which therefore write nothing when it matched
-/// no row. One round trip instead of four or five.
+/// [`redeem`] of a code in one round trip. PostgreSQL: one statement, the conditional `UPDATE`
+/// of the code (whose row count decides the winner, as in a transaction) feeding the inserts of
+/// the refresh token and the session's client through CTEs, which therefore write nothing when
+/// it matched no row. SQLite (no data-modifying CTEs): one batch in a `BEGIN IMMEDIATE`
+/// transaction, the inserts conditional on the code being unused and the conditional `UPDATE`
+/// last; the write lock held from `BEGIN IMMEDIATE` to `COMMIT` lets nothing in between, so the
+/// inserts happen exactly when the update wins. One round trip (PostgreSQL) or three (SQLite)
+/// instead of five.
 async fn redeem_code_in_one(
     store: &Store,
     code_hash: &str,
@@ -387,27 +405,56 @@ async fn redeem_code_in_one(
     id_token_in_session: Option<&super::sessions::SessionClient>,
     now: i64,
 ) -> Result<bool> {
-    let mut sql = String::from(
-        "WITH won AS (UPDATE authorization_codes SET used_at = $2 \
-         WHERE code_hash = $1 AND used_at IS NULL RETURNING grant_id)",
-    );
+    let postgres = store.backend == super::Backend::Postgres;
+    // The code's row, as each engine can refer to it from an insert.
+    let (won, mut sql) = if postgres {
+        (
+            "won",
+            String::from(
+                "WITH won AS (UPDATE authorization_codes SET used_at = $2 \
+                 WHERE code_hash = $1 AND used_at IS NULL RETURNING grant_id)",
+            ),
+        )
+    } else {
+        (
+            "(SELECT 1 FROM authorization_codes WHERE code_hash = $1 AND used_at IS NULL) won",
+            String::new(),
+        )
+    };
+    let mut steps = Vec::new();
     if refresh.is_some() {
-        sql.push_str(
-            ", r AS (INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, \
+        steps.push(format!(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, \
              created_at, expires_at, used_at, dpop_jkt) \
-             SELECT $3, $4, $5, $6, $7, $8, NULL, $9 FROM won)",
-        );
+             SELECT $3, $4, $5, $6, $7, $8, NULL, $9 FROM {won} WHERE true"
+        ));
     }
     if id_token_in_session.is_some() {
+        // Shifted before `won` goes in: its `$1` is the code's.
         let client = super::shift_placeholders(
-            ", c AS (INSERT INTO session_clients (sid, application_id, user_id, created_at, \
-             expires_at) SELECT $1, $2, $3, $4, s.expires_at FROM sessions s, won \
-             WHERE s.sid = $1 AND s.user_id = $3 LIMIT 1 ON CONFLICT (sid, application_id) DO NOTHING)",
+            "INSERT INTO session_clients (sid, application_id, user_id, created_at, \
+             expires_at) SELECT $1, $2, $3, $4, s.expires_at FROM sessions s, WON \
+             WHERE s.sid = $1 AND s.user_id = $3 LIMIT 1 \
+             ON CONFLICT (sid, application_id) DO NOTHING",
             if refresh.is_some() { 9 } else { 2 },
         );
-        sql.push_str(&client);
+        steps.push(client.replace("WON", won));
     }
-    sql.push_str(" SELECT COUNT(*) FROM won");
+    if postgres {
+        for (i, step) in steps.iter().enumerate() {
+            sql.push_str(&format!(", s{i} AS ({step})"));
+        }
+        sql.push_str(" SELECT COUNT(*) FROM won");
+    } else {
+        for step in &steps {
+            sql.push_str(step);
+            sql.push_str("; ");
+        }
+        sql.push_str(
+            "UPDATE authorization_codes SET used_at = $2 \
+             WHERE code_hash = $1 AND used_at IS NULL RETURNING 1",
+        );
+    }
     let mut query = sqlx::query_as::<_, (i64,)>(&sql).bind(code_hash).bind(now);
     if let Some(t) = refresh {
         query = query
@@ -426,25 +473,17 @@ async fn redeem_code_in_one(
             .bind(&c.user_id)
             .bind(now);
     }
-    let (won,) = query.fetch_one(&store.pool).await?;
-    Ok(won == 1)
-}
-
-/// Marks a code used; false when it already was (or is gone). Atomic: of two concurrent
-/// exchanges exactly one wins.
-async fn use_code<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    code_hash: &str,
-    now: i64,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL",
-    )
-    .bind(code_hash)
-    .bind(now)
-    .execute(ex)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let rows = if postgres {
+        query.fetch_all(&store.pool).await?
+    } else {
+        // The write lock first, so that no other process writes between the checks and the
+        // update (busy_timeout waits for it); dropped unfinished, the transaction rolls back.
+        let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = query.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows
+    };
+    Ok(rows.first().map(|r| r.0) == Some(1))
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -679,6 +718,152 @@ pub async fn refresh_and_grant(
     .fetch_optional(&store.reader)
     .await?;
     Ok(row.map(|r| (r.token, r.grant.into())))
+}
+
+/// What [`refresh_and_rotate`] is allowed to assume about a refresh request, so that it can
+/// rotate the presented token without reading it first.
+pub struct Rotation<'a> {
+    /// HMAC of the presented token.
+    pub token_hash: &'a str,
+    /// The authenticated client's application.
+    pub application_id: &'a str,
+    /// The thumbprint of the request's DPoP key, if it sent a proof.
+    pub dpop_jkt: Option<&'a str>,
+    /// The scopes the application is registered for now.
+    pub registered_scopes: &'a [String],
+    pub now: i64,
+    /// `refresh_token_ttl_seconds` and `refresh_token_absolute_ttl_seconds`.
+    pub ttl: u64,
+    pub absolute_ttl: u64,
+    /// HMAC of the successor, and the successor sealed under the presented token (applications
+    /// with a reuse interval).
+    pub next_hash: &'a str,
+    pub successor_enc: Option<&'a str>,
+}
+
+/// The presented token and its grant as [`refresh_and_rotate`] found them, and whether it
+/// rotated the token.
+pub struct Rotated {
+    pub token: RefreshToken,
+    pub grant: Grant,
+    /// The successor is stored: see [`refresh_and_rotate`].
+    pub rotated: bool,
+}
+
+/// Above this many registered scopes the scope test of [`refresh_and_rotate`] is not built (the
+/// statement grows with it); such a refresh reads first.
+pub const ROTATION_MAX_REGISTERED_SCOPES: usize = 32;
+
+/// The refresh of a request without `scope` or `resource` in one round trip (PostgreSQL: one
+/// statement; SQLite: one write transaction of BEGIN IMMEDIATE, one batch, COMMIT): the
+/// presented token is rotated into `r.next_hash` when everything a refresh checks holds for it
+/// — unused, this application's, unexpired, bound to no DPoP key or to the request's, its grant
+/// unrevoked, within the family's absolute lifetime and for no API, and every scope it carries
+/// still registered — and the successor keeps its grant, scope and DPoP key and expires after
+/// `ttl`, never after the family's end (exactly what `TokenContext::refresh_token` computes).
+/// The conditional `UPDATE` decides the winner as in [`rotate_into`]: of N concurrent requests
+/// with one token at most one sees `rotated`.
+///
+/// When any condition fails nothing is written and the row comes back as it was, for the
+/// caller's precise answer (and the usual read-then-rotate path). `None`: no such token.
+pub async fn refresh_and_rotate(store: &Store, r: &Rotation<'_>) -> Result<Option<Rotated>> {
+    // Every granted scope is registered: removing each registered scope from the space-padded
+    // granted ones leaves only spaces (scopes are unique and single-space separated). Written
+    // with `replace` and `trim`, which both engines have.
+    let mut granted_left = String::from("(' ' || scope || ' ')");
+    for i in 0..r.registered_scopes.len() {
+        granted_left = format!("replace({granted_left}, ${}, ' ')", 9 + i);
+    }
+    let condition = format!(
+        "token_hash = $1 AND used_at IS NULL AND application_id = $4 AND expires_at > $2 \
+         AND (dpop_jkt IS NULL OR dpop_jkt = $5) \
+         AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND resources = '' \
+           AND created_at + $6 > $2) \
+         AND trim({granted_left}) = ''"
+    );
+    // The successor's expiry: `refresh_expires_at` (`now + ttl`, capped by the family's end).
+    let expires = "CASE WHEN g_created_at + $6 < $8 THEN g_created_at + $6 ELSE $8 END";
+    let insert = "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, \
+                  created_at, expires_at, used_at, dpop_jkt)";
+    let sql = match store.backend {
+        super::Backend::Postgres => format!(
+            "WITH cur AS (SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r \
+               JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1), \
+             rotated AS (UPDATE refresh_tokens SET used_at = $2, successor_enc = $3 \
+               WHERE {condition} RETURNING grant_id), \
+             ins AS ({insert} SELECT $7, cur.grant_id, cur.application_id, cur.scope, $2, \
+               {expires}, NULL, cur.dpop_jkt FROM cur JOIN rotated ON rotated.grant_id = cur.grant_id) \
+             SELECT cur.*, (SELECT COUNT(*) FROM rotated) AS rotated FROM cur"
+        ),
+        // No data-modifying CTEs: the same steps as statements of one batch, the insert
+        // conditional on the update having changed a row (`changes()`), the read last (so it
+        // shows `used_at` as written: the caller only looks at it when nothing was rotated).
+        super::Backend::Sqlite => format!(
+            "UPDATE refresh_tokens SET used_at = $2, successor_enc = $3 WHERE {condition}; \
+             {insert} SELECT $7, grant_id, application_id, scope, $2, {expires}, NULL, dpop_jkt \
+               FROM (SELECT r.*, g.created_at AS g_created_at FROM refresh_tokens r \
+               JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1) WHERE changes() = 1; \
+             SELECT r.*, {GRANT_COLUMNS}, \
+               (SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $7) AS rotated \
+               FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1"
+        ),
+    };
+    let clamp = |seconds: u64| i64::try_from(seconds).unwrap_or(i64::MAX).min(MAX_SECONDS);
+    let padded: Vec<String> = r
+        .registered_scopes
+        .iter()
+        .map(|s| format!(" {s} "))
+        .collect();
+    let mut query = sqlx::query_as::<_, RefreshWithGrantRotated>(&sql)
+        .bind(r.token_hash)
+        .bind(r.now)
+        .bind(r.successor_enc)
+        .bind(r.application_id)
+        .bind(r.dpop_jkt)
+        .bind(clamp(r.absolute_ttl))
+        .bind(r.next_hash)
+        .bind(r.now.saturating_add(clamp(r.ttl)));
+    for scope in &padded {
+        query = query.bind(scope.as_str());
+    }
+    let row = match store.backend {
+        super::Backend::Postgres => query.fetch_optional(&store.pool).await?,
+        super::Backend::Sqlite => {
+            // IMMEDIATE: the write lock first, so another process's commit cannot come between
+            // (busy_timeout waits for it instead). The transaction rolls back if dropped.
+            let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let rows = query.fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows.into_iter().next()
+        }
+    };
+    Ok(row.map(|row| {
+        let rotated = row.rotated == 1;
+        let mut token = row.token;
+        if rotated {
+            // As it was before this statement (SQLite reads it after the update).
+            token.used_at = None;
+            token.successor_enc = None;
+        }
+        Rotated {
+            token,
+            grant: row.grant.into(),
+            rotated,
+        }
+    }))
+}
+
+/// Durations are clamped to this many seconds (about 146 billion years) so that adding them to
+/// a timestamp cannot overflow in SQL.
+const MAX_SECONDS: i64 = i64::MAX / 4;
+
+#[derive(sqlx::FromRow)]
+struct RefreshWithGrantRotated {
+    #[sqlx(flatten)]
+    token: RefreshToken,
+    #[sqlx(flatten)]
+    grant: PrefixedGrant,
+    rotated: i64,
 }
 
 #[derive(sqlx::FromRow)]

@@ -237,6 +237,67 @@ async fn rotation_never_extends_a_family_beyond_its_absolute_lifetime() {
     );
 }
 
+/// The one-round-trip rotation (`store::oauth::refresh_and_rotate`) stores the successor with
+/// the expiry, scope and client that the read-first path would: checked through introspection
+/// of the successor, the ttl capped by the family's end, and then the uncapped ttl.
+#[tokio::test]
+async fn a_successor_expires_at_its_ttl_but_never_after_the_family_ends() {
+    let app = TestApp::spawn_with(|c| {
+        c.refresh_token_ttl_seconds = 600;
+        c.refresh_token_absolute_ttl_seconds = 1000;
+    })
+    .await;
+    let rp = app.rp(confidential_meta()).await;
+    let started = app.now();
+    let tokens = app.tokens(&rp, "openid email offline_access").await;
+    let rt = tokens["refresh_token"].as_str().unwrap().to_string();
+    let introspect = |token: String| {
+        let app = &app;
+        let rp = &rp;
+        async move {
+            let r = app
+                .api()
+                .post(app.url("/oauth/introspect"))
+                .basic_auth(&rp.client_id, rp.client_secret.as_deref())
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap();
+            json_of(r).await.1
+        }
+    };
+    // At +100 s: 100 + 600 is within the family's 1000 s.
+    app.advance(100);
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "openid email offline_access");
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
+    let info = introspect(rt.clone()).await;
+    assert_eq!(info["active"], true, "{info}");
+    assert_eq!(info["exp"], started + 700, "{info}");
+    assert_eq!(info["scope"], "openid email offline_access", "{info}");
+    assert_eq!(info["client_id"], rp.client_id.as_str(), "{info}");
+    // At +500 s: 500 + 600 would pass the family's end, so the successor ends with it.
+    app.advance(400);
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rt = body["refresh_token"].as_str().unwrap().to_string();
+    let info = introspect(rt.clone()).await;
+    assert_eq!(info["exp"], started + 1000, "{info}");
+    // The rotated token is spent: presenting it again is reuse, which revokes the family.
+    app.advance(1);
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let newest = body["refresh_token"].as_str().unwrap().to_string();
+    let (status, body) = refresh(&app, &rp, &rt, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    assert_eq!(introspect(newest).await["active"], false);
+}
+
 #[tokio::test]
 async fn an_absolute_lifetime_shorter_than_the_refresh_ttl_caps_the_first_token() {
     let app = TestApp::spawn_with(|c| {

@@ -24,7 +24,39 @@ pub async fn refresh(
 ) -> Result<TokenResponse, GrantError> {
     let invalid = |d: &str| GrantError::OAuth(OAuthError::invalid_grant(d));
     let hash = ctx.keys.hash_secret(presented);
-    let Some((row, grant)) = store::oauth::refresh_and_grant(ctx.store, &hash).await? else {
+    let registered = scope::parse(&app.scope).unwrap_or_default();
+    // The common refresh (no `scope`, no `resource`) rotates in one round trip when every check
+    // below holds; otherwise nothing was written and the row read on the way gets the precise
+    // answer from the same checks as a refresh that reads first.
+    let found = if requested_scope.is_none()
+        && ctx.target.requested.is_none()
+        && registered.len() <= store::oauth::ROTATION_MAX_REGISTERED_SCOPES
+    {
+        let (next_token, next_hash) = ctx.refresh_secret();
+        let successor_enc = (app.refresh_token_reuse_interval_seconds > 0)
+            .then(|| crypto::seal_successor(presented, &next_token));
+        let rotation = store::oauth::Rotation {
+            token_hash: &hash,
+            application_id: &app.id,
+            dpop_jkt: ctx.dpop_jkt.as_deref(),
+            registered_scopes: &registered,
+            now: ctx.now,
+            ttl: ctx.config.refresh_token_ttl_seconds,
+            absolute_ttl: ctx.config.refresh_token_absolute_ttl_seconds,
+            next_hash: &next_hash,
+            successor_enc: successor_enc.as_deref(),
+        };
+        match store::oauth::refresh_and_rotate(ctx.store, &rotation).await? {
+            Some(done) if done.rotated => {
+                return rotated(ctx, app, &done.grant, &done.token.scope, next_token).await;
+            }
+            Some(not_rotated) => Some((not_rotated.token, not_rotated.grant)),
+            None => None,
+        }
+    } else {
+        store::oauth::refresh_and_grant(ctx.store, &hash).await?
+    };
+    let Some((row, grant)) = found else {
         return Err(invalid("unknown refresh token"));
     };
     if row.application_id != app.id {
@@ -79,6 +111,32 @@ pub async fn refresh(
         ctx,
         app,
         &grant,
+        &scopes,
+        &audience,
+        access_token,
+        next_token,
+    )
+    .await
+}
+
+/// The response of a refresh that [`store::oauth::refresh_and_rotate`] rotated into
+/// `next_token`: it checked what the read-first path checks, so the scopes and audience below
+/// are those of that path (every granted scope kept, no API); were they refused anyway, the
+/// refusal stands and the rotated token is spent (fail closed).
+async fn rotated(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    grant: &Grant,
+    granted_scope: &str,
+    next_token: String,
+) -> Result<TokenResponse, GrantError> {
+    let Refreshed { scopes, .. } = checked_scopes(ctx, app, grant, granted_scope, None)?;
+    let audience = ctx.audience(&grant.resources, &scopes)?;
+    let access_token = grant_access_token(ctx, app, grant, &audience)?;
+    respond(
+        ctx,
+        app,
+        grant,
         &scopes,
         &audience,
         access_token,
