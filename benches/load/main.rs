@@ -19,19 +19,28 @@
 //! - `LOGI_BENCH_LOGIN_CONNECTIONS` (8): connections doing password logins.
 //! - `LOGI_BENCH_CLIENT_THREADS` (1): threads of the load generator (it shares the CPUs with the
 //!   server, so one thread leaves the most for the server).
-//! - `LOGI_BENCH_BACKENDS` (`sqlite,postgres`).
+//! - `LOGI_BENCH_BACKENDS` (`sqlite,postgres`): the servers measured; `none` starts no server
+//!   (and builds none): with `LOGI_BENCH_PEER=0` only the in-process rows are measured.
 //! - `LOGI_BENCH_PEER` (1): 0 leaves node-oidc-provider out.
+//! - `LOGI_BENCH_DRIVERS` (1): 0 leaves out the in-process comparison of sqlx's `Any` driver
+//!   with the native `SqlitePool` / `PgPool` on logi's hot queries (refresh read, rotation,
+//!   grant user read; see `drivers.rs`), run right after the raw signatures, before any server.
+//! - `LOGI_BENCH_DRIVERS_BACKENDS` (the `LOGI_BENCH_BACKENDS` list; `sqlite,postgres` when that
+//!   is `none`): the backends of that comparison. A quick run of it alone:
+//!   `LOGI_BENCH_BACKENDS=none LOGI_BENCH_PEER=0 cargo bench --bench load`.
 //! - (not a setting) refresh and authorization-code flows run twice: with the default RS256 ID
 //!   tokens and with an application registered for ES256 ID tokens (an RSA signature dominates
 //!   those requests).
 //! - `LOGI_BENCH_POSTGRES_URL` (`postgres://postgres@127.0.0.1:5432/postgres`): an administrative
-//!   connection on which `logi_bench_<pid>` is created and finally dropped. When PostgreSQL is
-//!   unreachable that backend is skipped with a note.
+//!   connection on which `logi_bench_<pid>` (and `logi_bench_drivers_<pid>` for the drivers part)
+//!   is created and finally dropped. When PostgreSQL is unreachable that backend is skipped with
+//!   a note.
 
 // A benchmark measures wall time and waits for servers: the clock rule of `clippy.toml` is for
 // the server.
 #![allow(clippy::disallowed_methods)]
 
+mod drivers;
 mod fixture;
 #[path = "../../tests/support/helpers.rs"]
 mod helpers;
@@ -88,9 +97,14 @@ struct Settings {
     connections: usize,
     login_connections: usize,
     client_threads: usize,
+    /// The servers measured; empty for `LOGI_BENCH_BACKENDS=none`.
     backends: Vec<Backend>,
     postgres_url: String,
     peer: bool,
+    /// `LOGI_BENCH_DRIVERS`: whether `drivers.rs` runs.
+    drivers: bool,
+    /// The backends of `drivers.rs` (`LOGI_BENCH_DRIVERS_BACKENDS`).
+    driver_backends: Vec<Backend>,
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -103,17 +117,43 @@ fn env_number(name: &str, default: u64) -> u64 {
     }
 }
 
-impl Settings {
-    fn from_env() -> Settings {
-        let backends = std::env::var("LOGI_BENCH_BACKENDS")
-            .unwrap_or_else(|_| "sqlite,postgres".into())
-            .split(',')
+/// A comma-separated list of backends from `name`, or `None` when `name` is unset; `none` is
+/// the empty list.
+fn env_backends(name: &str) -> Option<Vec<Backend>> {
+    let list = std::env::var(name).ok()?;
+    if list.trim().eq_ignore_ascii_case("none") {
+        return Some(Vec::new());
+    }
+    Some(
+        list.split(',')
             .map(|b| match b.trim().to_ascii_lowercase().as_str() {
                 "sqlite" => Backend::Sqlite,
                 "postgres" | "postgresql" => Backend::Postgres,
-                other => panic!("LOGI_BENCH_BACKENDS: unknown backend {other:?}"),
+                other => panic!("{name}: unknown backend {other:?}"),
             })
-            .collect();
+            .collect(),
+    )
+}
+
+fn env_flag(name: &str) -> bool {
+    match std::env::var(name).as_deref().map(str::trim) {
+        Err(_) | Ok("1") => true,
+        Ok("0") => false,
+        Ok(other) => panic!("{name} must be 0 or 1, got {other:?}"),
+    }
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let both = vec![Backend::Sqlite, Backend::Postgres];
+        let backends = env_backends("LOGI_BENCH_BACKENDS").unwrap_or_else(|| both.clone());
+        let driver_backends = env_backends("LOGI_BENCH_DRIVERS_BACKENDS").unwrap_or_else(|| {
+            if backends.is_empty() {
+                both
+            } else {
+                backends.clone()
+            }
+        });
         Settings {
             measure: Duration::from_secs(env_number("LOGI_BENCH_SECONDS", 6)),
             connections: env_number("LOGI_BENCH_CONNECTIONS", 64) as usize,
@@ -122,11 +162,9 @@ impl Settings {
             backends,
             postgres_url: std::env::var("LOGI_BENCH_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-            peer: match std::env::var("LOGI_BENCH_PEER").as_deref().map(str::trim) {
-                Err(_) | Ok("1") => true,
-                Ok("0") => false,
-                Ok(other) => panic!("LOGI_BENCH_PEER must be 0 or 1, got {other:?}"),
-            },
+            peer: env_flag("LOGI_BENCH_PEER"),
+            drivers: env_flag("LOGI_BENCH_DRIVERS"),
+            driver_backends,
         }
     }
 }
@@ -136,7 +174,8 @@ impl Settings {
 
 fn main() {
     let settings = Settings::from_env();
-    let server_bin = build_server();
+    // No server to start: nothing to build.
+    let server_bin = (!settings.backends.is_empty()).then(build_server);
     let load_before = load_average();
 
     let runtime = if settings.client_threads == 1 {
@@ -151,7 +190,7 @@ fn main() {
     }
     .expect("cannot start the load generator's tokio runtime");
 
-    let mut report = runtime.block_on(run_all(&settings, &server_bin));
+    let mut report = runtime.block_on(run_all(&settings, server_bin.as_deref()));
     report.load_before = load_before;
     let markdown = report.markdown(&settings);
     println!("\n{markdown}");
@@ -275,7 +314,7 @@ async fn bench_signatures(report: &mut Report) {
     ));
 }
 
-async fn run_all(settings: &Settings, server_bin: &Path) -> Report {
+async fn run_all(settings: &Settings, server_bin: Option<&Path>) -> Report {
     sqlx::any::install_default_drivers();
     let mut report = Report {
         rows: Vec::new(),
@@ -284,11 +323,25 @@ async fn run_all(settings: &Settings, server_bin: &Path) -> Report {
         load_before: String::new(),
     };
     bench_signatures(&mut report).await;
+    if settings.drivers {
+        drivers::bench_drivers(settings, &mut report).await;
+    } else {
+        report
+            .notes
+            .push("sqlx Any vs native drivers not measured (LOGI_BENCH_DRIVERS=0)".into());
+    }
     let mut logi_backends = Vec::new();
     for &backend in &settings.backends {
+        // Built exactly when there are backends.
+        let Some(server_bin) = server_bin else { break };
         let database = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => match PgDatabase::create(&settings.postgres_url).await {
+            Backend::Postgres => match PgDatabase::create(
+                &settings.postgres_url,
+                &format!("logi_bench_{}", std::process::id()),
+            )
+            .await
+            {
                 Ok(db) => Some(db),
                 Err(e) => {
                     let note = format!(
@@ -305,7 +358,10 @@ async fn run_all(settings: &Settings, server_bin: &Path) -> Report {
             Some(db) => format!("PostgreSQL {}", db.version),
             None => format!("SQLite {}", sqlite_version().await),
         };
-        report.versions.push(version);
+        // The drivers part may have named it already.
+        if !report.versions.contains(&version) {
+            report.versions.push(version);
+        }
         logi_backends.push(backend.name());
         bench_backend(
             settings,

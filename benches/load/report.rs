@@ -130,6 +130,13 @@ impl Report {
              the benchmark process on one thread for 2 s each, before any server starts; req/s \
              is signatures/s on one core.\n",
         );
+        if self
+            .rows
+            .iter()
+            .any(|r| r.backend.starts_with(crate::drivers::ROW_PREFIX))
+        {
+            out.push_str(&crate::drivers::footnote());
+        }
         if !self.notes.is_empty() {
             out.push('\n');
             for note in &self.notes {

@@ -188,7 +188,8 @@ pub(crate) struct PgDatabase {
 }
 
 impl PgDatabase {
-    pub(crate) async fn create(admin_url: &str) -> Result<PgDatabase, String> {
+    /// Creates `name` (dropping a leftover of that name first) on the server of `admin_url`.
+    pub(crate) async fn create(admin_url: &str, name: &str) -> Result<PgDatabase, String> {
         let mut conn = tokio::time::timeout(
             Duration::from_secs(5),
             sqlx::AnyConnection::connect(admin_url),
@@ -200,7 +201,7 @@ impl PgDatabase {
             .fetch_one(&mut conn)
             .await
             .map_err(|e| format!("SHOW server_version: {e}"))?;
-        let name = format!("logi_bench_{}", std::process::id());
+        let name = name.to_string();
         for sql in [
             format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             format!("CREATE DATABASE {name}"),
