@@ -4,9 +4,9 @@
 //! For each backend: a fresh database with logi's migrations (through `Store`, then closed),
 //! seeded with plain SQL (one user, one application, one grant, [`SEED_TOKENS`] refresh tokens);
 //! then, on that database, the same SQL text through an `AnyPool` and through a native
-//! `SqlitePool` / `PgPool` with the same pool options as the server (SQLite: one writer
-//! connection with the server's pragmas and up to four `query_only` readers; PostgreSQL: one pool
-//! of [`PG_CONNECTIONS`]). [`TASKS`] tokio tasks run one query in a loop; after [`WARM_UP`] the
+//! `SqlitePool` / `PgPool` with the same pool options as the server (no ping on acquire; SQLite:
+//! one writer connection with the server's pragmas and up to four `query_only` readers;
+//! PostgreSQL: one pool of [`PG_CONNECTIONS`]). [`TASKS`] tokio tasks run one query in a loop; after [`WARM_UP`] the
 //! operations and this process's CPU time (user + system, `getrusage`) are counted for
 //! [`WINDOW`]. Each query runs Any, native, Any, native, … ([`ROUNDS`] windows each), so that a
 //! drift of the host favours neither side, and each driver's windows are pooled (operations ÷
@@ -209,6 +209,7 @@ where
     match backend {
         Backend::Sqlite => {
             let writer = PoolOptions::<DB>::new()
+                .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -223,6 +224,7 @@ where
                 .connect_with(options.clone())
                 .await?;
             let reader = PoolOptions::<DB>::new()
+                .test_before_acquire(false)
                 .max_connections(SQLITE_READERS)
                 .min_connections(0)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -240,6 +242,7 @@ where
         }
         Backend::Postgres => {
             let pool = PoolOptions::<DB>::new()
+                .test_before_acquire(false)
                 .max_connections(PG_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)

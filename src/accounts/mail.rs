@@ -220,13 +220,21 @@ impl Mailer {
     }
 }
 
-/// Writes one `.eml` file (owner-only folder) and logs its path.
+/// Writes one `.eml` file (owner-only folder) and logs its path. Written under a hidden
+/// temporary name and renamed into place, so whoever watches the folder never reads half a
+/// message.
 async fn write_file(dir: &std::path::Path, bytes: &[u8]) -> Sent {
     if let Err(e) = crate::crypto::create_private_dir(dir) {
         return Sent::Failed(format!("cannot create {}: {e}", dir.display()));
     }
-    let path = dir.join(format!("{}.eml", random_token(12)));
-    match tokio::fs::write(&path, bytes).await {
+    let name = random_token(12);
+    let path = dir.join(format!("{name}.eml"));
+    let partial = dir.join(format!(".{name}.eml.partial"));
+    let written = match tokio::fs::write(&partial, bytes).await {
+        Ok(()) => tokio::fs::rename(&partial, &path).await,
+        Err(e) => Err(e),
+    };
+    match written {
         Ok(()) => {
             tracing::info!(path = %path.display(), "mail written (no smtp_url is configured)");
             Sent::Delivered

@@ -602,8 +602,14 @@ async fn without_smtp_url_mail_is_written_as_eml_files() {
     let dir = app.state.config.data_dir.join("outbox");
     let mut files = Vec::new();
     for _ in 0..100 {
+        // A message appears whole, by a rename (a temporary `.partial` file is not a message).
         files = std::fs::read_dir(&dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                    .collect()
+            })
             .unwrap_or_default();
         if !files.is_empty() {
             break;
