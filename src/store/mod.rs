@@ -26,6 +26,7 @@ pub mod developer_tokens;
 pub mod device;
 pub mod email_tokens;
 pub mod keys;
+pub mod lane;
 pub mod oauth;
 pub mod outbox;
 pub mod second_factors;
@@ -65,6 +66,8 @@ pub struct Store {
     /// PostgreSQL, `pool` itself.
     reader: AnyPool,
     pub backend: Backend,
+    /// PostgreSQL: connections for the hot statements, outside sqlx's pool ([`lane`]).
+    hot: Option<std::sync::Arc<lane::Lane>>,
     /// What this process keeps in memory (see [`cache`]).
     pub caches: std::sync::Arc<Caches>,
     /// Rung when this process queues a delivery, so that its worker starts at once
@@ -98,16 +101,55 @@ impl StoreError {
 
     /// The database could not be reached (as opposed to a query failing).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-            )
-        )
+        match self {
+            StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Database(e) => connection_lost(e),
+            _ => false,
+        }
     }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Errors that say the connection, not the statement, failed: I/O, TLS and protocol errors, a
+/// closed pool, and PostgreSQL's SQLSTATE classes 08 (connection exception) and 57 (operator
+/// intervention: the server shutting down, or starting up and refusing connections).
+pub(crate) fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        _ => false,
+    }
+}
+
+/// A connection for one hot statement ([`Store::hot_reader`], [`Store::hot_writer`]).
+pub(crate) enum Hot<'a> {
+    Lane(lane::LaneConnection<'a>),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+impl Hot<'_> {
+    pub(crate) fn conn(&mut self) -> Result<&mut sqlx::AnyConnection> {
+        match self {
+            Hot::Lane(c) => c.conn(),
+            Hot::Pooled(c) => Ok(&mut **c),
+        }
+    }
+
+    /// The statement's outcome, after retiring a lane connection that it found broken.
+    pub(crate) fn settle<T>(&mut self, outcome: sqlx::Result<T>) -> Result<T> {
+        match self {
+            Hot::Lane(c) => c.settle(outcome),
+            Hot::Pooled(_) => Ok(outcome?),
+        }
+    }
+}
 
 /// A query with its arguments, as bind helpers pass it along.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -165,6 +207,7 @@ impl Store {
                 "must start with sqlite:// or postgres://".into(),
             ));
         };
+        let mut lane = None;
         let (pool, reader) = match backend {
             Backend::Sqlite => {
                 let url = sqlite_url_with_create(url)?;
@@ -215,8 +258,18 @@ impl Store {
             }
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+                // A quarter of the connections serve the hot statements (see `lane`), the rest
+                // everything else: `database_max_connections` stays the total.
+                let hot = (max_connections / 4) as usize;
+                if hot > 0 {
+                    lane = Some(std::sync::Arc::new(lane::Lane::new(
+                        options.clone(),
+                        hot,
+                        acquire_timeout,
+                    )));
+                }
                 let pool = pool_options()
-                    .max_connections(max_connections)
+                    .max_connections(max_connections - hot as u32)
                     .acquire_timeout(acquire_timeout)
                     .connect_with(options)
                     .await?;
@@ -227,6 +280,7 @@ impl Store {
             pool,
             reader,
             backend,
+            hot: lane,
             caches: Default::default(),
             outbox_signal: Default::default(),
         })
@@ -239,8 +293,27 @@ impl Store {
 
     /// Closes every connection; later queries fail as when the database is unreachable.
     pub async fn close(&self) {
+        if let Some(lane) = &self.hot {
+            lane.close().await;
+        }
         self.pool.close().await;
         self.reader.close().await;
+    }
+
+    /// A connection for a hot single read: the lane's on PostgreSQL, a reader on SQLite.
+    pub(crate) async fn hot_reader(&self) -> Result<Hot<'_>> {
+        match &self.hot {
+            Some(lane) => Ok(Hot::Lane(lane.get().await?)),
+            None => Ok(Hot::Pooled(self.reader.acquire().await?)),
+        }
+    }
+
+    /// A connection for a hot write: the lane's on PostgreSQL, the writer on SQLite.
+    pub(crate) async fn hot_writer(&self) -> Result<Hot<'_>> {
+        match &self.hot {
+            Some(lane) => Ok(Hot::Lane(lane.get().await?)),
+            None => Ok(Hot::Pooled(self.pool.acquire().await?)),
+        }
     }
 
     /// Readiness: a round trip to the database.

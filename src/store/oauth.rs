@@ -72,13 +72,15 @@ pub async fn active_grant_user(
         return Ok(Some(user));
     }
     let generation = store.caches.generation();
-    let user: Option<super::users::User> = sqlx::query_as(
+    let mut hot = store.hot_reader().await?;
+    let found = sqlx::query_as::<_, super::users::User>(
         "SELECT u.* FROM grants g JOIN users u ON u.id = g.user_id \
          WHERE g.id = $1 AND g.revoked_at IS NULL AND u.disabled = 0",
     )
     .bind(grant_id)
-    .fetch_optional(&store.reader)
-    .await?;
+    .fetch_optional(hot.conn()?)
+    .await;
+    let user = hot.settle(found)?;
     Ok(user.map(|u| {
         let u = std::sync::Arc::new(u);
         store.caches.remember_grant(grant_id, u.clone(), generation);
@@ -105,15 +107,16 @@ pub async fn has_consent(
     application_id: &str,
     scope: &str,
 ) -> Result<bool> {
-    let row: Option<(String,)> = sqlx::query_as(
+    let mut hot = store.hot_reader().await?;
+    let found = sqlx::query_as::<_, (String,)>(
         "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2 AND scope = $3",
     )
     .bind(user_id)
     .bind(application_id)
     .bind(scope)
-    .fetch_optional(&store.reader)
-    .await?;
-    Ok(row.is_some())
+    .fetch_optional(hot.conn()?)
+    .await;
+    Ok(hot.settle(found)?.is_some())
 }
 
 pub async fn remember_consent(
@@ -319,9 +322,11 @@ pub async fn insert_grant_with_code(store: &Store, grant: &Grant, code: &Code) -
                 super::shift_placeholders(CODE_INSERT, GRANT_INSERT_BINDS)
             )
         });
-        bind_code(bind_grant(sqlx::query(SQL.as_str()), grant), code)
-            .execute(&store.pool)
-            .await?;
+        let mut hot = store.hot_writer().await?;
+        let done = bind_code(bind_grant(sqlx::query(SQL.as_str()), grant), code)
+            .execute(hot.conn()?)
+            .await;
+        hot.settle(done)?;
         return Ok(());
     }
     // SQLite: the two inserts as one batch in a transaction (three round trips to the
@@ -474,7 +479,9 @@ async fn redeem_code_in_one(
             .bind(now);
     }
     let rows = if postgres {
-        query.fetch_all(&store.pool).await?
+        let mut hot = store.hot_writer().await?;
+        let done = query.fetch_all(hot.conn()?).await;
+        hot.settle(done)?
     } else {
         // The write lock first, so that no other process writes between the checks and the
         // update (busy_timeout waits for it); dropped unfinished, the transaction rolls back.
@@ -629,12 +636,13 @@ pub async fn revoke_access_token(store: &Store, jti: &str, expires_at: i64) -> R
 }
 
 pub async fn access_token_revoked(store: &Store, jti: &str) -> Result<bool> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT jti FROM revoked_access_tokens WHERE jti = $1")
+    let mut hot = store.hot_reader().await?;
+    let found =
+        sqlx::query_as::<_, (String,)>("SELECT jti FROM revoked_access_tokens WHERE jti = $1")
             .bind(jti)
-            .fetch_optional(&store.reader)
-            .await?;
-    Ok(row.is_some())
+            .fetch_optional(hot.conn()?)
+            .await;
+    Ok(hot.settle(found)?.is_some())
 }
 
 /// Housekeeping for the short-lived lifecycle tables.
@@ -711,12 +719,14 @@ pub async fn refresh_and_grant(
     store: &Store,
     token_hash: &str,
 ) -> Result<Option<(RefreshToken, Grant)>> {
-    let row: Option<RefreshWithGrant> = sqlx::query_as(&format!(
+    let mut hot = store.hot_reader().await?;
+    let found = sqlx::query_as::<_, RefreshWithGrant>(&format!(
         "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1"
     ))
     .bind(token_hash)
-    .fetch_optional(&store.reader)
-    .await?;
+    .fetch_optional(hot.conn()?)
+    .await;
+    let row = hot.settle(found)?;
     Ok(row.map(|r| (r.token, r.grant.into())))
 }
 
@@ -827,7 +837,11 @@ pub async fn refresh_and_rotate(store: &Store, r: &Rotation<'_>) -> Result<Optio
         query = query.bind(scope.as_str());
     }
     let row = match store.backend {
-        super::Backend::Postgres => query.fetch_optional(&store.pool).await?,
+        super::Backend::Postgres => {
+            let mut hot = store.hot_writer().await?;
+            let done = query.fetch_optional(hot.conn()?).await;
+            hot.settle(done)?
+        }
         super::Backend::Sqlite => {
             // IMMEDIATE: the write lock first, so another process's commit cannot come between
             // (busy_timeout waits for it instead). The transaction rolls back if dropped.
@@ -876,12 +890,14 @@ struct CodeWithGrant {
 
 /// An authorization code and its grant, in one round trip.
 pub async fn code_and_grant(store: &Store, code_hash: &str) -> Result<Option<(Code, Grant)>> {
-    let row: Option<CodeWithGrant> = sqlx::query_as(&format!(
+    let mut hot = store.hot_reader().await?;
+    let found = sqlx::query_as::<_, CodeWithGrant>(&format!(
         "SELECT c.*, {GRANT_COLUMNS} FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1"
     ))
     .bind(code_hash)
-    .fetch_optional(&store.reader)
-    .await?;
+    .fetch_optional(hot.conn()?)
+    .await;
+    let row = hot.settle(found)?;
     Ok(row.map(|r| (r.code, r.grant.into())))
 }
 

@@ -236,7 +236,8 @@ pub async fn active_with_user(
     id_hash: &str,
     now: i64,
 ) -> Result<Option<(Session, User)>> {
-    let row: Option<SessionWithUser> = sqlx::query_as(
+    let mut hot = store.hot_reader().await?;
+    let found = sqlx::query_as::<_, SessionWithUser>(
         "SELECT s.*, u.email AS u_email, u.password_hash AS u_password_hash, u.name AS u_name, \
          u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
          u.email_verified AS u_email_verified \
@@ -245,8 +246,9 @@ pub async fn active_with_user(
     )
     .bind(id_hash)
     .bind(now)
-    .fetch_optional(&store.reader)
-    .await?;
+    .fetch_optional(hot.conn()?)
+    .await;
+    let row = hot.settle(found)?;
     Ok(row.map(|r| {
         let user = User {
             id: r.session.user_id.clone(),
