@@ -48,7 +48,15 @@ pub async fn refresh(
         };
         match store::oauth::refresh_and_rotate(ctx.store, &rotation).await? {
             Some(done) if done.rotated => {
-                return rotated(ctx, app, &done.grant, &done.token.scope, next_token).await;
+                return rotated(
+                    ctx,
+                    app,
+                    &registered,
+                    &done.grant,
+                    &done.token.scope,
+                    next_token,
+                )
+                .await;
             }
             Some(not_rotated) => Some((not_rotated.token, not_rotated.grant)),
             None => None,
@@ -82,7 +90,8 @@ pub async fn refresh(
     if grant.revoked_at.is_some() {
         return Err(invalid("refresh token revoked"));
     }
-    let Refreshed { kept, scopes } = checked_scopes(ctx, app, &grant, &row.scope, requested_scope)?;
+    let Refreshed { kept, scopes } =
+        checked_scopes(ctx, &registered, &grant, &row.scope, requested_scope)?;
     // RFC 8707 §2.2: a refresh may address one of the grant's APIs.
     let audience = ctx.audience(&grant.resources, &scopes)?;
     let access_token = grant_access_token(ctx, app, &grant, &audience)?;
@@ -126,11 +135,12 @@ pub async fn refresh(
 async fn rotated(
     ctx: &TokenContext<'_>,
     app: &Application,
+    registered: &[String],
     grant: &Grant,
     granted_scope: &str,
     next_token: String,
 ) -> Result<TokenResponse, GrantError> {
-    let Refreshed { scopes, .. } = checked_scopes(ctx, app, grant, granted_scope, None)?;
+    let Refreshed { scopes, .. } = checked_scopes(ctx, registered, grant, granted_scope, None)?;
     let audience = ctx.audience(&grant.resources, &scopes)?;
     let access_token = grant_access_token(ctx, app, grant, &audience)?;
     respond(
@@ -153,10 +163,11 @@ fn dpop_binding_holds(ctx: &TokenContext<'_>, row: &RefreshToken) -> bool {
     }
 }
 
-/// The family's absolute lifetime and the scopes that survive (see [`refreshed_scopes`]).
+/// The family's absolute lifetime and the scopes that survive of those `registered` now (see
+/// [`refreshed_scopes`]).
 fn checked_scopes(
     ctx: &TokenContext<'_>,
-    app: &Application,
+    registered: &[String],
     grant: &Grant,
     granted_scope: &str,
     requested_scope: Option<&str>,
@@ -173,8 +184,7 @@ fn checked_scopes(
         )));
     }
     let granted = scope::parse(granted_scope).unwrap_or_default();
-    let registered = scope::parse(&app.scope).unwrap_or_default();
-    Ok(refreshed_scopes(&granted, &registered, requested_scope)?)
+    Ok(refreshed_scopes(&granted, registered, requested_scope)?)
 }
 
 /// The token response of a refresh: the new access token, `refresh_token`, and an ID token
@@ -260,7 +270,9 @@ async fn replay(
         return Ok(None);
     }
     // The access token gets what a normal refresh of the successor would give it.
-    let Refreshed { scopes, .. } = checked_scopes(ctx, app, &grant, &next.scope, requested_scope)?;
+    let registered = scope::parse(&app.scope).unwrap_or_default();
+    let Refreshed { scopes, .. } =
+        checked_scopes(ctx, &registered, &grant, &next.scope, requested_scope)?;
     let audience = ctx.audience(&grant.resources, &scopes)?;
     let access_token = grant_access_token(ctx, app, &grant, &audience)?;
     tracing::info!(target: "logi::security", client_id = %app.client_id, grant = %grant.id, "rotated refresh token retried within the reuse interval: same successor returned");
