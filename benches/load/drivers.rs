@@ -148,12 +148,42 @@ struct PrefixedGrant {
     g_amr: String,
 }
 
-/// As `store::oauth`'s private `RefreshWithGrant`: the public `RefreshToken` and the grant.
+/// The columns of `store::oauth::RefreshToken` (which decodes itself through the store's own
+/// column trait, for sqlx's `Any` rows and rusqlite's: here each driver's own rows are decoded).
+#[derive(sqlx::FromRow)]
+#[allow(dead_code)] // decoded to be measured, never read
+struct RefreshToken {
+    token_hash: String,
+    grant_id: String,
+    application_id: String,
+    scope: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    dpop_jkt: Option<String>,
+    successor_enc: Option<String>,
+}
+
+/// The columns of `store::users::User`, as [`RefreshToken`].
+#[derive(sqlx::FromRow)]
+#[allow(dead_code)] // decoded to be measured, never read
+struct User {
+    id: String,
+    email: String,
+    password_hash: String,
+    name: String,
+    created_at: i64,
+    updated_at: i64,
+    email_verified: i64,
+    disabled: i64,
+}
+
+/// As `store::oauth`'s `refresh_and_grant` reads it: the token and the grant.
 #[derive(sqlx::FromRow)]
 #[allow(dead_code)] // decoded to be measured, never read
 struct RefreshWithGrant {
     #[sqlx(flatten)]
-    token: logi::store::oauth::RefreshToken,
+    token: RefreshToken,
     #[sqlx(flatten)]
     grant: PrefixedGrant,
 }
@@ -278,9 +308,9 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-    for<'r> logi::store::users::User: FromRow<'r, DB::Row>,
+    for<'r> User: FromRow<'r, DB::Row>,
 {
-    let user: Option<logi::store::users::User> = sqlx::query_as(GRANT_USER_READ)
+    let user: Option<User> = sqlx::query_as(GRANT_USER_READ)
         .bind(GRANT_ID)
         .fetch_optional(pool)
         .await?;
@@ -504,7 +534,7 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'r> RefreshWithGrant: FromRow<'r, DB::Row>,
-    for<'r> logi::store::users::User: FromRow<'r, DB::Row>,
+    for<'r> User: FromRow<'r, DB::Row>,
 {
     let counters = Arc::new(Counters::default());
     let tasks: Vec<_> = (0..TASKS)

@@ -134,7 +134,7 @@ async fn insert_scopes(tx: &mut sqlx::Transaction<'_, sqlx::Any>, api: &Api) -> 
 /// Inserts the API and its scopes in one transaction. A taken `identifier` is a unique
 /// violation ([`super::StoreError::is_unique_violation`]).
 pub async fn insert(store: &Store, api: &Api) -> Result<()> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "INSERT INTO apis (id, owner_id, name, identifier, access_token_ttl_seconds, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -155,7 +155,7 @@ pub async fn insert(store: &Store, api: &Api) -> Result<()> {
 
 /// Replaces the API's fields and scopes in one transaction; `false` when it is not the owner's.
 pub async fn update(store: &Store, api: &Api) -> Result<bool> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE apis SET name = $3, identifier = $4, access_token_ttl_seconds = $5, \
          updated_at = $6 WHERE id = $1 AND owner_id = $2",

@@ -62,7 +62,7 @@ async fn insert_token<'e, E: Executor<'e, Database = Any>>(ex: E, t: &EmailToken
 
 /// Stores a link and queues the mail that carries it, in one transaction.
 pub async fn issue(store: &Store, token: &EmailToken, mail: &NewItem, now: i64) -> Result<()> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     insert_token(&mut *tx, token).await?;
     outbox::insert(&mut *tx, mail, now).await?;
     tx.commit().await?;
@@ -79,7 +79,7 @@ pub async fn insert_user_with(
     mail: &NewItem,
     now: i64,
 ) -> Result<()> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     users::insert_in(&mut *tx, user).await?;
     insert_token(&mut *tx, token).await?;
     outbox::insert(&mut *tx, mail, now).await?;
@@ -99,7 +99,7 @@ pub async fn change_email(
     mail: &NewItem,
     now: i64,
 ) -> Result<bool> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
         "UPDATE users SET email = $2, email_verified = 0, updated_at = $3 WHERE id = $1",
     )
@@ -181,7 +181,7 @@ pub async fn verify_email(
     purpose: &str,
     now: i64,
 ) -> Result<Lookup> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let Some(token) = spend(&mut *tx, token_hash, purpose, now).await? else {
         drop(tx);
         return peek(store, token_hash, purpose, now).await;
@@ -212,7 +212,7 @@ pub async fn reset_password(
     password_hash: &str,
     now: i64,
 ) -> Result<Lookup> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let Some(token) = spend(&mut *tx, token_hash, purpose, now).await? else {
         drop(tx);
         return peek(store, token_hash, purpose, now).await;
@@ -251,7 +251,7 @@ pub async fn delete_expired(store: &Store, now: i64) -> Result<()> {
 /// A write transaction of about the cost of [`issue`] that changes nothing: the path of a
 /// password reset asked for an address with no account, so both paths cost alike.
 pub async fn issue_nothing(store: &Store, now: i64) -> Result<()> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "UPDATE email_tokens SET used_at = used_at WHERE token_hash = $1 AND created_at = $2",
     )

@@ -61,7 +61,7 @@ pub async fn insert_and_retire_older(
     next: &SigningKeyRow,
     expires_at: i64,
 ) -> Result<()> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query(
         "UPDATE signing_keys SET retired_at = $2, expires_at = $3 \
          WHERE alg = $1 AND expires_at IS NULL",

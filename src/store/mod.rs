@@ -16,6 +16,13 @@
 //!   read (`PRAGMA query_only`), which WAL lets run beside the writer: the hot lookups (a session,
 //!   a code or refresh token with its grant, a consent) use them ([`Store::reader`]), so the
 //!   writer is not queued behind reads. PostgreSQL gets one pool of several connections for both.
+//! - the hot statements of a refresh and a code flow skip sqlx's pool: on PostgreSQL they run on
+//!   a [`lane`] of connections held outside it; on SQLite they run on the request's own thread
+//!   ([`local`], through rusqlite), with their own writer and readers beside sqlx's. Both
+//!   engines read those rows with one decoder per row type ([`FromColumns`]) and bind the same
+//!   arguments ([`Arg`]); every SQLite transaction that writes begins `IMMEDIATE`
+//!   ([`Store::begin_write`]), since there are two writing connections in a process (and more
+//!   across processes).
 //!
 //! Each aggregate has its own submodule with free functions taking `&Store`.
 
@@ -27,6 +34,7 @@ pub mod device;
 pub mod email_tokens;
 pub mod keys;
 pub mod lane;
+pub(crate) mod local;
 pub mod oauth;
 pub mod outbox;
 pub mod second_factors;
@@ -68,6 +76,8 @@ pub struct Store {
     pub backend: Backend,
     /// PostgreSQL: connections for the hot statements, outside sqlx's pool ([`lane`]).
     hot: Option<std::sync::Arc<lane::Lane>>,
+    /// SQLite: the hot statements, run on the request's thread ([`local`]).
+    local: Option<std::sync::Arc<local::Local>>,
     /// What this process keeps in memory (see [`cache`]).
     pub caches: std::sync::Arc<Caches>,
     /// Rung when this process queues a delivery, so that its worker starts at once
@@ -85,6 +95,11 @@ pub enum StoreError {
     Url(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// SQLite's write lock stayed held by another connection for [`local::BUSY_TIMEOUT`].
+    #[error("database: the write lock stayed busy")]
+    Busy,
 }
 
 impl StoreError {
@@ -95,6 +110,12 @@ impl StoreError {
                 .as_database_error()
                 .map(|d| d.is_unique_violation())
                 .unwrap_or(false),
+            StoreError::Sqlite(e) => matches!(
+                e,
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
             _ => false,
         }
     }
@@ -104,6 +125,11 @@ impl StoreError {
         match self {
             StoreError::Database(sqlx::Error::PoolTimedOut) => true,
             StoreError::Database(e) => connection_lost(e),
+            StoreError::Busy => true,
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::SystemIoFailure)
+            ),
             _ => false,
         }
     }
@@ -150,6 +176,90 @@ impl Hot<'_> {
         }
     }
 }
+
+/// An argument of a statement that runs on either engine (the hot statements: [`Store::hot_row`],
+/// [`local`]): only `BIGINT` and `TEXT` cross the boundary (see the module documentation).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arg<'a> {
+    Int(i64),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+}
+
+/// Binds `args`, in order, to a sqlx query (`$1` is the first).
+pub(crate) fn bind_args<'q>(mut query: AnyQuery<'q>, args: &[Arg<'q>]) -> AnyQuery<'q> {
+    for arg in args {
+        query = match *arg {
+            Arg::Int(i) => query.bind(i),
+            Arg::Text(s) => query.bind(s),
+            Arg::OptText(s) => query.bind(s),
+        };
+    }
+    query
+}
+
+/// A row's columns by name, as both drivers give them: a row type decodes itself once, with
+/// [`FromColumns`], whichever engine read it.
+pub(crate) trait Columns {
+    type Error;
+    fn text(&self, name: &str) -> Result<String, Self::Error>;
+    fn opt_text(&self, name: &str) -> Result<Option<String>, Self::Error>;
+    fn int(&self, name: &str) -> Result<i64, Self::Error>;
+    fn opt_int(&self, name: &str) -> Result<Option<i64>, Self::Error>;
+    /// The statement selected a column of this name.
+    fn has(&self, name: &str) -> bool;
+}
+
+pub(crate) trait FromColumns: Sized {
+    fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error>;
+}
+
+/// A row's existence.
+impl FromColumns for () {
+    fn from_columns<C: Columns>(_: &C) -> Result<(), C::Error> {
+        Ok(())
+    }
+}
+
+/// Two row types read from the same row (a token and its grant).
+impl<A: FromColumns, B: FromColumns> FromColumns for (A, B) {
+    fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error> {
+        Ok((A::from_columns(c)?, B::from_columns(c)?))
+    }
+}
+
+impl Columns for sqlx::any::AnyRow {
+    type Error = sqlx::Error;
+
+    fn text(&self, name: &str) -> sqlx::Result<String> {
+        sqlx::Row::try_get(self, name)
+    }
+    fn opt_text(&self, name: &str) -> sqlx::Result<Option<String>> {
+        sqlx::Row::try_get(self, name)
+    }
+    fn int(&self, name: &str) -> sqlx::Result<i64> {
+        sqlx::Row::try_get(self, name)
+    }
+    fn opt_int(&self, name: &str) -> sqlx::Result<Option<i64>> {
+        sqlx::Row::try_get(self, name)
+    }
+    fn has(&self, name: &str) -> bool {
+        sqlx::Row::try_column(self, name).is_ok()
+    }
+}
+
+/// `sqlx::FromRow` for row types that implement [`FromColumns`], so that the store's other
+/// queries keep decoding them with `query_as`.
+macro_rules! any_row_from_columns {
+    ($($t:ty),+ $(,)?) => {
+        $(impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for $t {
+            fn from_row(row: &'r sqlx::any::AnyRow) -> sqlx::Result<Self> {
+                <$t as $crate::store::FromColumns>::from_columns(row)
+            }
+        })+
+    };
+}
+pub(crate) use any_row_from_columns;
 
 /// A query with its arguments, as bind helpers pass it along.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -208,9 +318,10 @@ impl Store {
             ));
         };
         let mut lane = None;
+        let mut local = None;
         let (pool, reader) = match backend {
             Backend::Sqlite => {
-                let url = sqlite_url_with_create(url)?;
+                let (url, file) = sqlite_url_with_create(url)?;
                 let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
                 let writer = pool_options()
                     .max_connections(1)
@@ -231,10 +342,9 @@ impl Store {
                     })
                     .connect_with(options.clone())
                     .await?;
-                // An in-memory database exists once per connection: it has only the writer; so
-                // has a store asked for one connection.
+                // A store asked for one connection has only the writer.
                 let readers = max_connections.saturating_sub(1).min(SQLITE_READERS);
-                let reader = if url.contains(":memory:") || readers == 0 {
+                let reader = if readers == 0 {
                     writer.clone()
                 } else {
                     pool_options()
@@ -254,6 +364,11 @@ impl Store {
                         .connect_with(options)
                         .await?
                 };
+                // After the writer: it created the file and put it in WAL mode.
+                local = Some(std::sync::Arc::new(local::Local::open(
+                    &file,
+                    SQLITE_READERS as usize,
+                )?));
                 (writer, reader)
             }
             Backend::Postgres => {
@@ -281,6 +396,7 @@ impl Store {
             reader,
             backend,
             hot: lane,
+            local,
             caches: Default::default(),
             outbox_signal: Default::default(),
         })
@@ -296,8 +412,47 @@ impl Store {
         if let Some(lane) = &self.hot {
             lane.close().await;
         }
+        if let Some(local) = &self.local {
+            local.close();
+        }
         self.pool.close().await;
         self.reader.close().await;
+    }
+
+    /// One hot read of at most one row: on the lane (PostgreSQL), or on the request's thread
+    /// (SQLite, [`local`]).
+    pub(crate) async fn hot_row<T: FromColumns>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<T>> {
+        if let Some(local) = &self.local {
+            return local.read(|c| local::row(c, sql, args)).await;
+        }
+        let mut hot = self.hot_reader().await?;
+        let found = bind_args(sqlx::query(sql), args)
+            .fetch_optional(hot.conn()?)
+            .await;
+        match hot.settle(found)? {
+            Some(row) => Ok(Some(T::from_columns(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A transaction that writes. SQLite: `BEGIN IMMEDIATE`, the write lock taken first, so
+    /// that another connection's commit (the hot statements' writer, [`local`], or another
+    /// process) cannot come between a read of the transaction and its first write, which SQLite
+    /// would refuse (`SQLITE_BUSY_SNAPSHOT`) rather than wait for.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// SQLite's connections for hot statements ([`local`]); `None` on PostgreSQL.
+    pub(crate) fn local(&self) -> Option<&local::Local> {
+        self.local.as_deref()
     }
 
     /// A connection for a hot single read: the lane's on PostgreSQL, a reader on SQLite.
@@ -354,27 +509,34 @@ pub fn new_sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     Some(std::path::absolute(path).unwrap_or_else(|_| Path::new(path).to_path_buf()))
 }
 
-/// `sqlite://data/logi.db` → `sqlite://data/logi.db?mode=rwc`, creating `data/`.
-fn sqlite_url_with_create(url: &str) -> Result<String> {
+/// `sqlite://data/logi.db` → `sqlite://data/logi.db?mode=rwc`, creating `data/`; with the
+/// file's path. An in-memory database is refused: SQLite makes one per connection, and logi's
+/// connections (sqlx's and [`local`]'s) must all see the same data.
+fn sqlite_url_with_create(url: &str) -> Result<(String, std::path::PathBuf)> {
     let rest = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:" && !path.is_empty() {
-        if let Some(dir) = Path::new(path).parent() {
-            crate::crypto::create_private_dir(dir)
-                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        create_private_file(Path::new(path))
-            .map_err(|e| StoreError::Url(format!("cannot create {path}: {e}")))?;
+    if path == ":memory:" || path.is_empty() || query.contains("mode=memory") {
+        return Err(StoreError::Url(
+            "an in-memory SQLite database is not shared between connections: name a file".into(),
+        ));
     }
-    Ok(if query.contains("mode=") {
+    if let Some(dir) = Path::new(path).parent() {
+        crate::crypto::create_private_dir(dir)
+            .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    create_private_file(Path::new(path))
+        .map_err(|e| StoreError::Url(format!("cannot create {path}: {e}")))?;
+    let file = Path::new(path).to_path_buf();
+    let url = if query.contains("mode=") {
         url.to_string()
     } else if query.is_empty() {
         format!("sqlite://{path}?mode=rwc")
     } else {
         format!("sqlite://{path}?{query}&mode=rwc")
-    })
+    };
+    Ok((url, file))
 }
 
 /// Creates an empty database file readable by the owner only (0600) unless it exists: SQLite

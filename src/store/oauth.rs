@@ -7,7 +7,11 @@
 
 use sqlx::{Any, Executor};
 
-use super::{AnyQuery, Result, Store};
+use rusqlite::TransactionBehavior;
+
+use super::{any_row_from_columns, bind_args, local, Arg, Columns, FromColumns, Result, Store};
+
+any_row_from_columns!(RefreshToken, Code);
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Grant {
@@ -33,21 +37,26 @@ const GRANT_INSERT: &str =
 /// The placeholders of [`GRANT_INSERT`].
 const GRANT_INSERT_BINDS: usize = 9;
 
-fn bind_grant<'q>(query: AnyQuery<'q>, g: &'q Grant) -> AnyQuery<'q> {
-    query
-        .bind(&g.id)
-        .bind(&g.application_id)
-        .bind(&g.user_id)
-        .bind(&g.scope)
-        .bind(g.auth_time)
-        .bind(g.created_at)
-        .bind(&g.sid)
-        .bind(g.resources.join(" "))
-        .bind(&g.amr)
+/// The arguments of [`GRANT_INSERT`]; `resources`: `g.resources` joined by spaces.
+fn grant_args<'a>(g: &'a Grant, resources: &'a str) -> [Arg<'a>; GRANT_INSERT_BINDS] {
+    [
+        Arg::Text(&g.id),
+        Arg::Text(&g.application_id),
+        Arg::OptText(g.user_id.as_deref()),
+        Arg::Text(&g.scope),
+        Arg::Int(g.auth_time),
+        Arg::Int(g.created_at),
+        Arg::OptText(g.sid.as_deref()),
+        Arg::Text(resources),
+        Arg::Text(&g.amr),
+    ]
 }
 
 async fn insert_grant<'e, E: Executor<'e, Database = Any>>(ex: E, g: &Grant) -> Result<()> {
-    bind_grant(sqlx::query(GRANT_INSERT), g).execute(ex).await?;
+    let resources = g.resources.join(" ");
+    bind_args(sqlx::query(GRANT_INSERT), &grant_args(g, &resources))
+        .execute(ex)
+        .await?;
     Ok(())
 }
 
@@ -72,15 +81,13 @@ pub async fn active_grant_user(
         return Ok(Some(user));
     }
     let generation = store.caches.generation();
-    let mut hot = store.hot_reader().await?;
-    let found = sqlx::query_as::<_, super::users::User>(
-        "SELECT u.* FROM grants g JOIN users u ON u.id = g.user_id \
-         WHERE g.id = $1 AND g.revoked_at IS NULL AND u.disabled = 0",
-    )
-    .bind(grant_id)
-    .fetch_optional(hot.conn()?)
-    .await;
-    let user = hot.settle(found)?;
+    let user: Option<super::users::User> = store
+        .hot_row(
+            "SELECT u.* FROM grants g JOIN users u ON u.id = g.user_id \
+             WHERE g.id = $1 AND g.revoked_at IS NULL AND u.disabled = 0",
+            &[Arg::Text(grant_id)],
+        )
+        .await?;
     Ok(user.map(|u| {
         let u = std::sync::Arc::new(u);
         store.caches.remember_grant(grant_id, u.clone(), generation);
@@ -107,16 +114,17 @@ pub async fn has_consent(
     application_id: &str,
     scope: &str,
 ) -> Result<bool> {
-    let mut hot = store.hot_reader().await?;
-    let found = sqlx::query_as::<_, (String,)>(
-        "SELECT scope FROM consents WHERE user_id = $1 AND application_id = $2 AND scope = $3",
-    )
-    .bind(user_id)
-    .bind(application_id)
-    .bind(scope)
-    .fetch_optional(hot.conn()?)
-    .await;
-    Ok(hot.settle(found)?.is_some())
+    let found: Option<()> = store
+        .hot_row(
+            "SELECT 1 FROM consents WHERE user_id = $1 AND application_id = $2 AND scope = $3",
+            &[
+                Arg::Text(user_id),
+                Arg::Text(application_id),
+                Arg::Text(scope),
+            ],
+        )
+        .await?;
+    Ok(found.is_some())
 }
 
 pub async fn remember_consent(
@@ -149,7 +157,7 @@ pub async fn revoke_user_grants(
     application_id: Option<&str>,
     now: i64,
 ) -> Result<u64> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let revoked = match application_id {
         Some(app) => sqlx::query(
             "UPDATE grants SET revoked_at = $2 \
@@ -273,7 +281,7 @@ pub async fn delete_expired_pending(store: &Store, now: i64) -> Result<()> {
     Ok(())
 }
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct Code {
     pub code_hash: String,
     pub grant_id: String,
@@ -291,57 +299,79 @@ pub struct Code {
     pub used_at: Option<i64>,
 }
 
+impl FromColumns for Code {
+    fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error> {
+        Ok(Code {
+            code_hash: c.text("code_hash")?,
+            grant_id: c.text("grant_id")?,
+            application_id: c.text("application_id")?,
+            user_id: c.text("user_id")?,
+            redirect_uri: c.text("redirect_uri")?,
+            code_challenge: c.opt_text("code_challenge")?,
+            dpop_jkt: c.opt_text("dpop_jkt")?,
+            nonce: c.opt_text("nonce")?,
+            scope: c.text("scope")?,
+            auth_time: c.int("auth_time")?,
+            created_at: c.int("created_at")?,
+            expires_at: c.int("expires_at")?,
+            used_at: c.opt_int("used_at")?,
+        })
+    }
+}
+
 const CODE_INSERT: &str =
     "INSERT INTO authorization_codes (code_hash, grant_id, application_id, user_id, redirect_uri, \
      code_challenge, nonce, scope, auth_time, created_at, expires_at, used_at, dpop_jkt) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12)";
 
-fn bind_code<'q>(query: AnyQuery<'q>, c: &'q Code) -> AnyQuery<'q> {
-    query
-        .bind(&c.code_hash)
-        .bind(&c.grant_id)
-        .bind(&c.application_id)
-        .bind(&c.user_id)
-        .bind(&c.redirect_uri)
-        .bind(&c.code_challenge)
-        .bind(&c.nonce)
-        .bind(&c.scope)
-        .bind(c.auth_time)
-        .bind(c.created_at)
-        .bind(c.expires_at)
-        .bind(&c.dpop_jkt)
+/// The arguments of [`CODE_INSERT`].
+fn code_args(c: &Code) -> [Arg<'_>; 12] {
+    [
+        Arg::Text(&c.code_hash),
+        Arg::Text(&c.grant_id),
+        Arg::Text(&c.application_id),
+        Arg::Text(&c.user_id),
+        Arg::Text(&c.redirect_uri),
+        Arg::OptText(c.code_challenge.as_deref()),
+        Arg::OptText(c.nonce.as_deref()),
+        Arg::Text(&c.scope),
+        Arg::Int(c.auth_time),
+        Arg::Int(c.created_at),
+        Arg::Int(c.expires_at),
+        Arg::OptText(c.dpop_jkt.as_deref()),
+    ]
 }
 
 /// Creates a grant and its authorization code together: a code never exists without its grant.
-/// PostgreSQL: one statement (the grant inserted in a CTE), so one round trip instead of four.
+/// PostgreSQL: one statement (the grant inserted in a CTE), so one round trip instead of four;
+/// SQLite: one transaction on the request's thread ([`super::local`]).
 pub async fn insert_grant_with_code(store: &Store, grant: &Grant, code: &Code) -> Result<()> {
-    if store.backend == super::Backend::Postgres {
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!(
-                "WITH g AS ({GRANT_INSERT}) {}",
-                super::shift_placeholders(CODE_INSERT, GRANT_INSERT_BINDS)
-            )
-        });
-        let mut hot = store.hot_writer().await?;
-        let done = bind_code(bind_grant(sqlx::query(SQL.as_str()), grant), code)
-            .execute(hot.conn()?)
+    let resources = grant.resources.join(" ");
+    let grant_args = grant_args(grant, &resources);
+    let code_args = code_args(code);
+    if let Some(local) = store.local() {
+        // SQLite, on the request's thread: the two inserts in one transaction.
+        return local
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                local::execute(&tx, GRANT_INSERT, &grant_args)?;
+                local::execute(&tx, CODE_INSERT, &code_args)?;
+                tx.commit()
+            })
             .await;
-        hot.settle(done)?;
-        return Ok(());
     }
-    // SQLite: the two inserts as one batch in a transaction (three round trips to the
-    // connection's thread instead of four).
-    static BATCH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "{GRANT_INSERT}; {}",
+            "WITH g AS ({GRANT_INSERT}) {}",
             super::shift_placeholders(CODE_INSERT, GRANT_INSERT_BINDS)
         )
     });
-    let mut tx = store.pool.begin().await?;
-    bind_code(bind_grant(sqlx::query(BATCH.as_str()), grant), code)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let args: Vec<Arg<'_>> = grant_args.into_iter().chain(code_args).collect();
+    let mut hot = store.hot_writer().await?;
+    let done = bind_args(sqlx::query(SQL.as_str()), &args)
+        .execute(hot.conn()?)
+        .await;
+    hot.settle(done)?;
     Ok(())
 }
 
@@ -376,7 +406,7 @@ pub async fn redeem(
             grant,
         } => (device_code_hash, grant),
     };
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let won = super::device::redeem(&mut *tx, device_code_hash).await?;
     if won {
         insert_grant(&mut *tx, grant).await?;
@@ -398,11 +428,8 @@ pub async fn redeem(
 /// [`redeem`] of a code in one round trip. PostgreSQL: one statement, the conditional `UPDATE`
 /// of the code (whose row count decides the winner, as in a transaction) feeding the inserts of
 /// the refresh token and the session's client through CTEs, which therefore write nothing when
-/// it matched no row. SQLite (no data-modifying CTEs): one batch in a `BEGIN IMMEDIATE`
-/// transaction, the inserts conditional on the code being unused and the conditional `UPDATE`
-/// last; the write lock held from `BEGIN IMMEDIATE` to `COMMIT` lets nothing in between, so the
-/// inserts happen exactly when the update wins. One round trip (PostgreSQL) or three (SQLite)
-/// instead of five.
+/// it matched no row. SQLite: one transaction on the request's thread ([`super::local`]), the
+/// conditional `UPDATE` first and the inserts only when it won.
 async fn redeem_code_in_one(
     store: &Store,
     code_hash: &str,
@@ -410,90 +437,56 @@ async fn redeem_code_in_one(
     id_token_in_session: Option<&super::sessions::SessionClient>,
     now: i64,
 ) -> Result<bool> {
-    let postgres = store.backend == super::Backend::Postgres;
-    // The code's row, as each engine can refer to it from an insert.
-    let (won, mut sql) = if postgres {
-        (
-            "won",
-            String::from(
-                "WITH won AS (UPDATE authorization_codes SET used_at = $2 \
-                 WHERE code_hash = $1 AND used_at IS NULL RETURNING grant_id)",
-            ),
-        )
-    } else {
-        (
-            "(SELECT 1 FROM authorization_codes WHERE code_hash = $1 AND used_at IS NULL) won",
-            String::new(),
-        )
-    };
-    let mut steps = Vec::new();
-    if refresh.is_some() {
-        steps.push(format!(
-            "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, \
-             created_at, expires_at, used_at, dpop_jkt) \
-             SELECT $3, $4, $5, $6, $7, $8, NULL, $9 FROM {won} WHERE true"
-        ));
+    const USE_CODE: &str = "UPDATE authorization_codes SET used_at = $2 \
+                            WHERE code_hash = $1 AND used_at IS NULL";
+    let code_args = [Arg::Text(code_hash), Arg::Int(now)];
+    let token_args = refresh.map(refresh_args);
+    let client_args = id_token_in_session.map(|c| super::sessions::client_args(c, now));
+    if let Some(local) = store.local() {
+        return local
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if local::execute(&tx, USE_CODE, &code_args)? != 1 {
+                    // Already used: dropped, the transaction rolls back (it wrote nothing).
+                    return Ok(false);
+                }
+                if let Some(args) = &token_args {
+                    local::execute(&tx, REFRESH_INSERT, args)?;
+                }
+                if let Some(args) = &client_args {
+                    local::execute(&tx, super::sessions::CLIENT_INSERT, args)?;
+                }
+                tx.commit()?;
+                Ok(true)
+            })
+            .await;
     }
-    if id_token_in_session.is_some() {
-        // Shifted before `won` goes in: its `$1` is the code's.
-        let client = super::shift_placeholders(
-            "INSERT INTO session_clients (sid, application_id, user_id, created_at, \
-             expires_at) SELECT $1, $2, $3, $4, s.expires_at FROM sessions s, WON \
-             WHERE s.sid = $1 AND s.user_id = $3 LIMIT 1 \
-             ON CONFLICT (sid, application_id) DO NOTHING",
-            if refresh.is_some() { 9 } else { 2 },
-        );
-        steps.push(client.replace("WON", won));
+    let mut sql = format!("WITH won AS ({USE_CODE} RETURNING grant_id)");
+    let mut args = code_args.to_vec();
+    // Each insert as a CTE that selects from `won`, its placeholders after those before it.
+    let steps = [
+        token_args
+            .as_ref()
+            .map(|a| (REFRESH_INSERT_FROM_WON, a.as_slice())),
+        client_args
+            .as_ref()
+            .map(|a| (super::sessions::CLIENT_INSERT_FROM_WON, a.as_slice())),
+    ];
+    for (i, (step, step_args)) in steps.into_iter().flatten().enumerate() {
+        let step = super::shift_placeholders(step, args.len());
+        sql.push_str(&format!(", s{i} AS ({step})"));
+        args.extend_from_slice(step_args);
     }
-    if postgres {
-        for (i, step) in steps.iter().enumerate() {
-            sql.push_str(&format!(", s{i} AS ({step})"));
-        }
-        sql.push_str(" SELECT COUNT(*) FROM won");
-    } else {
-        for step in &steps {
-            sql.push_str(step);
-            sql.push_str("; ");
-        }
-        sql.push_str(
-            "UPDATE authorization_codes SET used_at = $2 \
-             WHERE code_hash = $1 AND used_at IS NULL RETURNING 1",
-        );
-    }
-    let mut query = sqlx::query_as::<_, (i64,)>(&sql).bind(code_hash).bind(now);
-    if let Some(t) = refresh {
-        query = query
-            .bind(&t.token_hash)
-            .bind(&t.grant_id)
-            .bind(&t.application_id)
-            .bind(&t.scope)
-            .bind(t.created_at)
-            .bind(t.expires_at)
-            .bind(&t.dpop_jkt);
-    }
-    if let Some(c) = id_token_in_session {
-        query = query
-            .bind(&c.sid)
-            .bind(&c.application_id)
-            .bind(&c.user_id)
-            .bind(now);
-    }
-    let rows = if postgres {
-        let mut hot = store.hot_writer().await?;
-        let done = query.fetch_all(hot.conn()?).await;
-        hot.settle(done)?
-    } else {
-        // The write lock first, so that no other process writes between the checks and the
-        // update (busy_timeout waits for it); dropped unfinished, the transaction rolls back.
-        let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let rows = query.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        rows
-    };
-    Ok(rows.first().map(|r| r.0) == Some(1))
+    sql.push_str(" SELECT COUNT(*) AS won FROM won");
+    let mut hot = store.hot_writer().await?;
+    let done = bind_args(sqlx::query(&sql), &args)
+        .fetch_one(hot.conn()?)
+        .await;
+    let row = hot.settle(done)?;
+    Ok(sqlx::Row::try_get::<i64, _>(&row, "won")? == 1)
 }
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct RefreshToken {
     pub token_hash: String,
     pub grant_id: String,
@@ -509,23 +502,52 @@ pub struct RefreshToken {
     pub successor_enc: Option<String>,
 }
 
+impl FromColumns for RefreshToken {
+    fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error> {
+        Ok(RefreshToken {
+            token_hash: c.text("token_hash")?,
+            grant_id: c.text("grant_id")?,
+            application_id: c.text("application_id")?,
+            scope: c.text("scope")?,
+            created_at: c.int("created_at")?,
+            expires_at: c.int("expires_at")?,
+            used_at: c.opt_int("used_at")?,
+            dpop_jkt: c.opt_text("dpop_jkt")?,
+            successor_enc: c.opt_text("successor_enc")?,
+        })
+    }
+}
+
+const REFRESH_INSERT: &str =
+    "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, \
+     expires_at, used_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)";
+
+/// [`REFRESH_INSERT`] in a statement whose CTE `won` (the redeemed code) has a row exactly
+/// when the token is to be stored.
+const REFRESH_INSERT_FROM_WON: &str =
+    "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, \
+     expires_at, used_at, dpop_jkt) SELECT $1, $2, $3, $4, $5, $6, NULL, $7 FROM won";
+
+/// The arguments of [`REFRESH_INSERT`].
+fn refresh_args(t: &RefreshToken) -> [Arg<'_>; 7] {
+    [
+        Arg::Text(&t.token_hash),
+        Arg::Text(&t.grant_id),
+        Arg::Text(&t.application_id),
+        Arg::Text(&t.scope),
+        Arg::Int(t.created_at),
+        Arg::Int(t.expires_at),
+        Arg::OptText(t.dpop_jkt.as_deref()),
+    ]
+}
+
 async fn insert_refresh<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     t: &RefreshToken,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, expires_at, used_at, dpop_jkt) \
-         VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
-    )
-    .bind(&t.token_hash)
-    .bind(&t.grant_id)
-    .bind(&t.application_id)
-    .bind(&t.scope)
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(&t.dpop_jkt)
-    .execute(ex)
-    .await?;
+    bind_args(sqlx::query(REFRESH_INSERT), &refresh_args(t))
+        .execute(ex)
+        .await?;
     Ok(())
 }
 
@@ -602,7 +624,7 @@ pub async fn rotate_into(
             Ok(done.rows_affected() == 1)
         }
         super::Backend::Sqlite => {
-            let mut tx = store.pool.begin().await?;
+            let mut tx = store.begin_write().await?;
             if !rotate_refresh(&mut *tx, old_hash, now, successor_enc).await? {
                 return Ok(false);
             }
@@ -636,13 +658,13 @@ pub async fn revoke_access_token(store: &Store, jti: &str, expires_at: i64) -> R
 }
 
 pub async fn access_token_revoked(store: &Store, jti: &str) -> Result<bool> {
-    let mut hot = store.hot_reader().await?;
-    let found =
-        sqlx::query_as::<_, (String,)>("SELECT jti FROM revoked_access_tokens WHERE jti = $1")
-            .bind(jti)
-            .fetch_optional(hot.conn()?)
-            .await;
-    Ok(hot.settle(found)?.is_some())
+    let found: Option<()> = store
+        .hot_row(
+            "SELECT 1 FROM revoked_access_tokens WHERE jti = $1",
+            &[Arg::Text(jti)],
+        )
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Housekeeping for the short-lived lifecycle tables.
@@ -670,48 +692,29 @@ const GRANT_COLUMNS: &str =
      g.scope AS g_scope, g.auth_time AS g_auth_time, g.created_at AS g_created_at, \
      g.revoked_at AS g_revoked_at, g.sid AS g_sid, g.resources AS g_resources, g.amr AS g_amr";
 
-#[derive(sqlx::FromRow)]
-struct PrefixedGrant {
-    g_id: String,
-    g_application_id: String,
-    g_user_id: Option<String>,
-    g_scope: String,
-    g_auth_time: i64,
-    g_created_at: i64,
-    g_revoked_at: Option<i64>,
-    g_sid: Option<String>,
-    g_resources: String,
-    g_amr: String,
-}
+/// A grant read under [`GRANT_COLUMNS`]' prefix.
+struct PrefixedGrant(Grant);
 
-impl From<PrefixedGrant> for Grant {
-    fn from(g: PrefixedGrant) -> Grant {
-        Grant {
-            id: g.g_id,
-            application_id: g.g_application_id,
-            user_id: g.g_user_id,
-            scope: g.g_scope,
-            auth_time: g.g_auth_time,
-            created_at: g.g_created_at,
-            revoked_at: g.g_revoked_at,
-            sid: g.g_sid,
-            resources: g
-                .g_resources
+impl FromColumns for PrefixedGrant {
+    fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error> {
+        Ok(PrefixedGrant(Grant {
+            id: c.text("g_id")?,
+            application_id: c.text("g_application_id")?,
+            user_id: c.opt_text("g_user_id")?,
+            scope: c.text("g_scope")?,
+            auth_time: c.int("g_auth_time")?,
+            created_at: c.int("g_created_at")?,
+            revoked_at: c.opt_int("g_revoked_at")?,
+            sid: c.opt_text("g_sid")?,
+            resources: c
+                .text("g_resources")?
                 .split(' ')
                 .filter(|r| !r.is_empty())
                 .map(String::from)
                 .collect(),
-            amr: g.g_amr,
-        }
+            amr: c.text("g_amr")?,
+        }))
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct RefreshWithGrant {
-    #[sqlx(flatten)]
-    token: RefreshToken,
-    #[sqlx(flatten)]
-    grant: PrefixedGrant,
 }
 
 /// A refresh token and its grant, in one round trip.
@@ -719,15 +722,15 @@ pub async fn refresh_and_grant(
     store: &Store,
     token_hash: &str,
 ) -> Result<Option<(RefreshToken, Grant)>> {
-    let mut hot = store.hot_reader().await?;
-    let found = sqlx::query_as::<_, RefreshWithGrant>(&format!(
-        "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1"
-    ))
-    .bind(token_hash)
-    .fetch_optional(hot.conn()?)
-    .await;
-    let row = hot.settle(found)?;
-    Ok(row.map(|r| (r.token, r.grant.into())))
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+             WHERE r.token_hash = $1"
+        )
+    });
+    let found: Option<(RefreshToken, PrefixedGrant)> =
+        store.hot_row(&SQL, &[Arg::Text(token_hash)]).await?;
+    Ok(found.map(|(token, PrefixedGrant(grant))| (token, grant)))
 }
 
 /// What [`refresh_and_rotate`] is allowed to assume about a refresh request, so that it can
@@ -765,7 +768,7 @@ pub struct Rotated {
 pub const ROTATION_MAX_REGISTERED_SCOPES: usize = 32;
 
 /// The refresh of a request without `scope` or `resource` in one round trip (PostgreSQL: one
-/// statement; SQLite: one write transaction of BEGIN IMMEDIATE, one batch, COMMIT): the
+/// statement; SQLite: one write transaction on the request's thread, [`super::local`]): the
 /// presented token is rotated into `r.next_hash` when everything a refresh checks holds for it
 /// — unused, this application's, unexpired, bound to no DPoP key or to the request's, its grant
 /// unrevoked, within the family's absolute lifetime and for no API, and every scope it carries
@@ -791,114 +794,112 @@ pub async fn refresh_and_rotate(store: &Store, r: &Rotation<'_>) -> Result<Optio
            AND created_at + $6 > $2) \
          AND trim({granted_left}) = ''"
     );
-    // The successor's expiry: `refresh_expires_at` (`now + ttl`, capped by the family's end).
-    let expires = "CASE WHEN g_created_at + $6 < $8 THEN g_created_at + $6 ELSE $8 END";
-    let insert = "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, \
-                  created_at, expires_at, used_at, dpop_jkt)";
-    let sql = match store.backend {
-        super::Backend::Postgres => format!(
-            "WITH cur AS (SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r \
-               JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1), \
-             rotated AS (UPDATE refresh_tokens SET used_at = $2, successor_enc = $3 \
-               WHERE {condition} RETURNING grant_id), \
-             ins AS ({insert} SELECT $7, cur.grant_id, cur.application_id, cur.scope, $2, \
-               {expires}, NULL, cur.dpop_jkt FROM cur JOIN rotated ON rotated.grant_id = cur.grant_id) \
-             SELECT cur.*, (SELECT COUNT(*) FROM rotated) AS rotated FROM cur"
-        ),
-        // No data-modifying CTEs: the same steps as statements of one batch, the insert
-        // conditional on the update having changed a row (`changes()`), the read last (so it
-        // shows `used_at` as written: the caller only looks at it when nothing was rotated).
-        super::Backend::Sqlite => format!(
-            "UPDATE refresh_tokens SET used_at = $2, successor_enc = $3 WHERE {condition}; \
-             {insert} SELECT $7, grant_id, application_id, scope, $2, {expires}, NULL, dpop_jkt \
-               FROM (SELECT r.*, g.created_at AS g_created_at FROM refresh_tokens r \
-               JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1) WHERE changes() = 1; \
-             SELECT r.*, {GRANT_COLUMNS}, \
-               (SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $7) AS rotated \
-               FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1"
-        ),
-    };
     let clamp = |seconds: u64| i64::try_from(seconds).unwrap_or(i64::MAX).min(MAX_SECONDS);
     let padded: Vec<String> = r
         .registered_scopes
         .iter()
         .map(|s| format!(" {s} "))
         .collect();
-    let mut query = sqlx::query_as::<_, RefreshWithGrantRotated>(&sql)
-        .bind(r.token_hash)
-        .bind(r.now)
-        .bind(r.successor_enc)
-        .bind(r.application_id)
-        .bind(r.dpop_jkt)
-        .bind(clamp(r.absolute_ttl))
-        .bind(r.next_hash)
-        .bind(r.now.saturating_add(clamp(r.ttl)));
-    for scope in &padded {
-        query = query.bind(scope.as_str());
-    }
-    let row = match store.backend {
-        super::Backend::Postgres => {
-            let mut hot = store.hot_writer().await?;
-            let done = query.fetch_optional(hot.conn()?).await;
-            hot.settle(done)?
-        }
-        super::Backend::Sqlite => {
-            // IMMEDIATE: the write lock first, so another process's commit cannot come between
-            // (busy_timeout waits for it instead). The transaction rolls back if dropped.
-            let mut tx = store.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let rows = query.fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows.into_iter().next()
+    let mut args = vec![
+        Arg::Text(r.token_hash),
+        Arg::Int(r.now),
+        Arg::OptText(r.successor_enc),
+        Arg::Text(r.application_id),
+        Arg::OptText(r.dpop_jkt),
+        Arg::Int(clamp(r.absolute_ttl)),
+        Arg::Text(r.next_hash),
+        Arg::Int(r.now.saturating_add(clamp(r.ttl))),
+    ];
+    args.extend(padded.iter().map(|s| Arg::Text(s)));
+    let update =
+        format!("UPDATE refresh_tokens SET used_at = $2, successor_enc = $3 WHERE {condition}");
+    let found = if let Some(local) = store.local() {
+        // SQLite, on the request's thread: the same steps as statements of one transaction.
+        static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "{ROTATION_INSERT} SELECT $7, grant_id, application_id, scope, $2, \
+                 {ROTATION_EXPIRES}, NULL, dpop_jkt FROM (SELECT r.*, g.created_at AS \
+                 g_created_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+                 WHERE r.token_hash = $1)"
+            )
+        });
+        static READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r \
+                 JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1"
+            )
+        });
+        local
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let rotated = local::execute(&tx, &update, &args)? == 1;
+                if rotated {
+                    local::execute(&tx, &INSERT, &args)?;
+                }
+                let row: Option<(RefreshToken, PrefixedGrant)> = local::row(&tx, &READ, &args)?;
+                tx.commit()?;
+                Ok(row.map(|(token, grant)| (token, grant, rotated)))
+            })
+            .await?
+    } else {
+        let sql = format!(
+            "WITH cur AS (SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r \
+               JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1), \
+             rotated AS ({update} RETURNING grant_id), \
+             ins AS ({ROTATION_INSERT} SELECT $7, cur.grant_id, cur.application_id, cur.scope, \
+               $2, {ROTATION_EXPIRES}, NULL, cur.dpop_jkt \
+               FROM cur JOIN rotated ON rotated.grant_id = cur.grant_id) \
+             SELECT cur.*, (SELECT COUNT(*) FROM rotated) AS rotated FROM cur"
+        );
+        let mut hot = store.hot_writer().await?;
+        let done = bind_args(sqlx::query(&sql), &args)
+            .fetch_optional(hot.conn()?)
+            .await;
+        match hot.settle(done)? {
+            Some(row) => {
+                let (token, grant) = <(RefreshToken, PrefixedGrant)>::from_columns(&row)?;
+                Some((token, grant, row.int("rotated")? == 1))
+            }
+            None => None,
         }
     };
-    Ok(row.map(|row| {
-        let rotated = row.rotated == 1;
-        let mut token = row.token;
+    Ok(found.map(|(mut token, PrefixedGrant(grant), rotated)| {
         if rotated {
-            // As it was before this statement (SQLite reads it after the update).
+            // As it was before the update (SQLite reads it after).
             token.used_at = None;
             token.successor_enc = None;
         }
         Rotated {
             token,
-            grant: row.grant.into(),
+            grant,
             rotated,
         }
     }))
 }
 
+/// The successor's insert of [`refresh_and_rotate`] (its `SELECT` follows).
+const ROTATION_INSERT: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, \
+                               scope, created_at, expires_at, used_at, dpop_jkt)";
+
+/// The successor's expiry in [`refresh_and_rotate`]: `refresh_expires_at` (`now + ttl`, capped
+/// by the family's end), from the grant's creation `g_created_at`.
+const ROTATION_EXPIRES: &str =
+    "CASE WHEN g_created_at + $6 < $8 THEN g_created_at + $6 ELSE $8 END";
+
 /// Durations are clamped to this many seconds (about 146 billion years) so that adding them to
 /// a timestamp cannot overflow in SQL.
 const MAX_SECONDS: i64 = i64::MAX / 4;
 
-#[derive(sqlx::FromRow)]
-struct RefreshWithGrantRotated {
-    #[sqlx(flatten)]
-    token: RefreshToken,
-    #[sqlx(flatten)]
-    grant: PrefixedGrant,
-    rotated: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct CodeWithGrant {
-    #[sqlx(flatten)]
-    code: Code,
-    #[sqlx(flatten)]
-    grant: PrefixedGrant,
-}
-
 /// An authorization code and its grant, in one round trip.
 pub async fn code_and_grant(store: &Store, code_hash: &str) -> Result<Option<(Code, Grant)>> {
-    let mut hot = store.hot_reader().await?;
-    let found = sqlx::query_as::<_, CodeWithGrant>(&format!(
-        "SELECT c.*, {GRANT_COLUMNS} FROM authorization_codes c JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1"
-    ))
-    .bind(code_hash)
-    .fetch_optional(hot.conn()?)
-    .await;
-    let row = hot.settle(found)?;
-    Ok(row.map(|r| (r.code, r.grant.into())))
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT c.*, {GRANT_COLUMNS} FROM authorization_codes c \
+             JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1"
+        )
+    });
+    let found: Option<(Code, PrefixedGrant)> = store.hot_row(&SQL, &[Arg::Text(code_hash)]).await?;
+    Ok(found.map(|(code, PrefixedGrant(grant))| (code, grant)))
 }
 
 /// Stores a pushed authorization request (RFC 9126) under the HMAC of its `request_uri`.

@@ -65,7 +65,7 @@ pub async fn enable_totp(
     factor: &TotpFactor,
     recovery_code_hashes: &[String],
 ) -> Result<bool> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO totp_factors (user_id, secret_enc, last_step, created_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING",
@@ -131,7 +131,7 @@ pub async fn use_recovery_code(
 
 /// Turns TOTP off, with the recovery codes that came with it.
 pub async fn disable_totp(store: &Store, user_id: &str) -> Result<bool> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *tx)
@@ -146,7 +146,7 @@ pub async fn disable_totp(store: &Store, user_id: &str) -> Result<bool> {
 
 /// Removes every second factor of an account (the operator's `logi user reset-mfa`).
 pub async fn delete_all(store: &Store, user_id: &str) -> Result<()> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     for table in ["totp_factors", "recovery_codes", "passkeys"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
             .bind(user_id)

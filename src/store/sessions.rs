@@ -7,9 +7,11 @@
 
 use sqlx::{Any, Executor};
 
-use super::{outbox, users::User, Result, Store};
+use super::{
+    any_row_from_columns, bind_args, outbox, users::User, Arg, Columns, FromColumns, Result, Store,
+};
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct Session {
     pub id_hash: String,
     pub user_id: String,
@@ -22,14 +24,42 @@ pub struct Session {
     /// (`accounts::amr::Amr` reads them).
     pub amr: String,
     /// The browser's `User-Agent` (trimmed) and client IP, as the account page shows them.
-    #[sqlx(default)]
     pub user_agent: String,
-    #[sqlx(default)]
     pub ip: String,
     /// When the session was last used (kept to the minute: see [`touch`]).
-    #[sqlx(default)]
     pub last_seen_at: i64,
 }
+
+impl FromColumns for Session {
+    fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error> {
+        Ok(Session {
+            id_hash: c.text("id_hash")?,
+            user_id: c.text("user_id")?,
+            auth_time: c.int("auth_time")?,
+            created_at: c.int("created_at")?,
+            expires_at: c.int("expires_at")?,
+            sid: c.opt_text("sid")?,
+            amr: c.text("amr")?,
+            user_agent: if c.has("user_agent") {
+                c.text("user_agent")?
+            } else {
+                String::new()
+            },
+            ip: if c.has("ip") {
+                c.text("ip")?
+            } else {
+                String::new()
+            },
+            last_seen_at: if c.has("last_seen_at") {
+                c.int("last_seen_at")?
+            } else {
+                0
+            },
+        })
+    }
+}
+
+any_row_from_columns!(Session);
 
 pub async fn insert(store: &Store, s: &Session) -> Result<()> {
     sqlx::query(
@@ -105,19 +135,33 @@ pub(super) async fn record_client<'e, E: Executor<'e, Database = Any>>(
     client: &SessionClient,
     now: i64,
 ) -> Result<()> {
-    // SQLite needs the WHERE in an INSERT … SELECT … ON CONFLICT (it reads the ON otherwise).
-    sqlx::query(
-        "INSERT INTO session_clients (sid, application_id, user_id, created_at, expires_at) \
-         SELECT $1, $2, $3, $4, expires_at FROM sessions WHERE sid = $1 AND user_id = $3 LIMIT 1 \
-         ON CONFLICT (sid, application_id) DO NOTHING",
-    )
-    .bind(&client.sid)
-    .bind(&client.application_id)
-    .bind(&client.user_id)
-    .bind(now)
-    .execute(ex)
-    .await?;
+    bind_args(sqlx::query(CLIENT_INSERT), &client_args(client, now))
+        .execute(ex)
+        .await?;
     Ok(())
+}
+
+/// Remembers a client of a session (see [`record_client`]); its arguments: [`client_args`].
+/// SQLite needs the WHERE in an INSERT … SELECT … ON CONFLICT (it reads the ON otherwise).
+pub(super) const CLIENT_INSERT: &str =
+    "INSERT INTO session_clients (sid, application_id, user_id, created_at, expires_at) \
+     SELECT $1, $2, $3, $4, expires_at FROM sessions WHERE sid = $1 AND user_id = $3 LIMIT 1 \
+     ON CONFLICT (sid, application_id) DO NOTHING";
+
+/// [`CLIENT_INSERT`] in a statement whose CTE `won` has a row exactly when it is to be stored.
+pub(super) const CLIENT_INSERT_FROM_WON: &str =
+    "INSERT INTO session_clients (sid, application_id, user_id, created_at, expires_at) \
+     SELECT $1, $2, $3, $4, s.expires_at FROM sessions s, won \
+     WHERE s.sid = $1 AND s.user_id = $3 LIMIT 1 \
+     ON CONFLICT (sid, application_id) DO NOTHING";
+
+pub(super) fn client_args(client: &SessionClient, now: i64) -> [Arg<'_>; 4] {
+    [
+        Arg::Text(&client.sid),
+        Arg::Text(&client.application_id),
+        Arg::Text(&client.user_id),
+        Arg::Int(now),
+    ]
 }
 
 /// The applications that received an ID token in the session `sid`.
@@ -164,7 +208,7 @@ pub async fn end(
     now: i64,
     notice: &(dyn Fn(&SessionClient) -> outbox::NewItem + Sync),
 ) -> Result<usize> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let query = match which {
         Which::IdHash(hash) => {
             sqlx::query_as("DELETE FROM sessions WHERE id_hash = $1 RETURNING sid").bind(hash)
@@ -218,16 +262,25 @@ pub async fn end(
     Ok(queued)
 }
 
-#[derive(sqlx::FromRow)]
-struct SessionWithUser {
-    #[sqlx(flatten)]
-    session: Session,
-    u_email: String,
-    u_password_hash: String,
-    u_name: String,
-    u_created_at: i64,
-    u_updated_at: i64,
-    u_email_verified: i64,
+/// A live session with its (enabled) user, under a `u_` prefix.
+struct SessionWithUser(Session, User);
+
+impl FromColumns for SessionWithUser {
+    fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error> {
+        let session = Session::from_columns(c)?;
+        let user = User {
+            id: session.user_id.clone(),
+            email: c.text("u_email")?,
+            password_hash: c.text("u_password_hash")?,
+            name: c.text("u_name")?,
+            created_at: c.int("u_created_at")?,
+            updated_at: c.int("u_updated_at")?,
+            email_verified: c.int("u_email_verified")?,
+            // The statement keeps only enabled accounts.
+            disabled: 0,
+        };
+        Ok(SessionWithUser(session, user))
+    }
 }
 
 /// The live session with this id hash and its user, in one round trip.
@@ -236,33 +289,17 @@ pub async fn active_with_user(
     id_hash: &str,
     now: i64,
 ) -> Result<Option<(Session, User)>> {
-    let mut hot = store.hot_reader().await?;
-    let found = sqlx::query_as::<_, SessionWithUser>(
-        "SELECT s.*, u.email AS u_email, u.password_hash AS u_password_hash, u.name AS u_name, \
-         u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
-         u.email_verified AS u_email_verified \
-         FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
-    )
-    .bind(id_hash)
-    .bind(now)
-    .fetch_optional(hot.conn()?)
-    .await;
-    let row = hot.settle(found)?;
-    Ok(row.map(|r| {
-        let user = User {
-            id: r.session.user_id.clone(),
-            email: r.u_email,
-            password_hash: r.u_password_hash,
-            name: r.u_name,
-            created_at: r.u_created_at,
-            updated_at: r.u_updated_at,
-            email_verified: r.u_email_verified,
-            // The query keeps only enabled accounts.
-            disabled: 0,
-        };
-        (r.session, user)
-    }))
+    let found: Option<SessionWithUser> = store
+        .hot_row(
+            "SELECT s.*, u.email AS u_email, u.password_hash AS u_password_hash, u.name AS u_name, \
+             u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+             u.email_verified AS u_email_verified \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+            &[Arg::Text(id_hash), Arg::Int(now)],
+        )
+        .await?;
+    Ok(found.map(|SessionWithUser(session, user)| (session, user)))
 }
 
 /// Records a use of the session: `last_seen_at` and the client IP. Callers skip it when the

@@ -3,11 +3,12 @@
 use sqlx::{Any, Executor};
 
 use super::{
+    any_row_from_columns,
     cache::{announce, CachedUser, Change},
-    Result, Store,
+    Columns, FromColumns, Result, Store,
 };
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -18,9 +19,30 @@ pub struct User {
     /// 1 when the current address was proven by a verification link.
     pub email_verified: i64,
     /// 1 when an operator disabled the account (`logi user disable`).
-    #[sqlx(default)]
     pub disabled: i64,
 }
+
+impl FromColumns for User {
+    fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error> {
+        Ok(User {
+            id: c.text("id")?,
+            email: c.text("email")?,
+            password_hash: c.text("password_hash")?,
+            name: c.text("name")?,
+            created_at: c.int("created_at")?,
+            updated_at: c.int("updated_at")?,
+            email_verified: c.int("email_verified")?,
+            // 0 when the statement did not select it.
+            disabled: if c.has("disabled") {
+                c.int("disabled")?
+            } else {
+                0
+            },
+        })
+    }
+}
+
+any_row_from_columns!(User);
 
 impl CachedUser for User {
     fn user_id(&self) -> &str {
