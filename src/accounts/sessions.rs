@@ -78,16 +78,18 @@ pub async fn elevate(
     Ok(moved.then_some(value))
 }
 
-/// The live session behind a cookie value, with its user.
+/// The live session behind a cookie value, with its user, and whether the user remembered
+/// `consent` (false without one): see `store::sessions::active_with_user`.
 pub async fn current_with_user(
     store: &Store,
     cookie_value: &str,
     now: i64,
-) -> store::Result<Option<(Session, store::users::User)>> {
+    consent: Option<store::sessions::ConsentQuery<'_>>,
+) -> store::Result<Option<(Session, store::users::User, bool)>> {
     if cookie_value.is_empty() || cookie_value.len() > 100 {
         return Ok(None);
     }
-    store::sessions::active_with_user(store, &sha256_b64(cookie_value), now).await
+    store::sessions::active_with_user(store, &sha256_b64(cookie_value), now, consent).await
 }
 
 /// Which sessions end (see [`end_sessions`]).

@@ -21,7 +21,11 @@ use super::{
 };
 use crate::{
     accounts::sessions,
-    store::{sessions::Session, users::User, Result as StoreResult},
+    store::{
+        sessions::{ConsentQuery, Session},
+        users::User,
+        Result as StoreResult,
+    },
 };
 
 /// The browser's live session and its user.
@@ -36,15 +40,33 @@ pub struct CurrentUser {
 impl CurrentUser {
     /// The session behind the request's cookie, at the state's clock.
     pub async fn of(state: &AppState, headers: &HeaderMap) -> StoreResult<Option<CurrentUser>> {
+        Ok(CurrentUser::with_consent(state, headers, None)
+            .await?
+            .map(|(current, _)| current))
+    }
+
+    /// [`CurrentUser::of`], and whether its user remembered `consent` (false without one), read
+    /// with the session in one round trip.
+    pub async fn with_consent(
+        state: &AppState,
+        headers: &HeaderMap,
+        consent: Option<ConsentQuery<'_>>,
+    ) -> StoreResult<Option<(CurrentUser, bool)>> {
         let Some(cookie) = extract::cookie(headers, sessions::cookie_name(&state.config)) else {
             return Ok(None);
         };
         let generation = state.store.caches.generation();
-        let found = sessions::current_with_user(&state.store, &cookie, state.clock.now()).await?;
-        Ok(found.map(|(session, user)| CurrentUser {
-            session,
-            user,
-            generation,
+        let found =
+            sessions::current_with_user(&state.store, &cookie, state.clock.now(), consent).await?;
+        Ok(found.map(|(session, user, consented)| {
+            (
+                CurrentUser {
+                    session,
+                    user,
+                    generation,
+                },
+                consented,
+            )
         }))
     }
 }

@@ -535,7 +535,17 @@ async fn authorize(
         state: req.state.clone(),
         error,
     };
-    let current = CurrentUser::of(state, headers).await?;
+    // The remembered consent is read with the session (one round trip), when it may count.
+    let scope_key = audience::consent_key(&req.scopes, &req.resources);
+    let may_reuse_consent = policy::may_reuse_consent(&req.app, &req.redirect_uri);
+    let consent = may_reuse_consent.then(|| store::sessions::ConsentQuery {
+        application_id: &req.app.id,
+        scope: &scope_key,
+    });
+    let (current, consented) = match CurrentUser::with_consent(state, headers, consent).await? {
+        Some((current, consented)) => (Some(current), consented),
+        None => (None, false),
+    };
     let prompt = |p: &str| req.prompt.iter().any(|x| x == p);
     // A session counts unless the request demands a fresher login. `prompt=login` and
     // `max_age=0` always re-authenticate: only a session started by a login after the request
@@ -588,10 +598,7 @@ async fn authorize(
         let next = format!("/oauth/authorize?request_id={sealed}");
         return Ok(Redirect::to(&super::mfa::step_up_path(&next)).into_response());
     }
-    let scope_key = audience::consent_key(&req.scopes, &req.resources);
-    let remembered = policy::may_reuse_consent(&req.app, &req.redirect_uri)
-        && store::oauth::has_consent(&state.store, &current.user.id, &req.app.id, &scope_key)
-            .await?;
+    let remembered = may_reuse_consent && consented;
     if !remembered || prompt("consent") {
         if prompt("none") {
             return Err(redirect_error_of(OAuthError::new(

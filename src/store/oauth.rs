@@ -108,25 +108,6 @@ pub fn remember_grant_user(
         .remember_grant(grant_id, std::sync::Arc::new(user.clone()), generation);
 }
 
-pub async fn has_consent(
-    store: &Store,
-    user_id: &str,
-    application_id: &str,
-    scope: &str,
-) -> Result<bool> {
-    let found: Option<()> = store
-        .hot_row(
-            "SELECT 1 FROM consents WHERE user_id = $1 AND application_id = $2 AND scope = $3",
-            &[
-                Arg::Text(user_id),
-                Arg::Text(application_id),
-                Arg::Text(scope),
-            ],
-        )
-        .await?;
-    Ok(found.is_some())
-}
-
 pub async fn remember_consent(
     store: &Store,
     user_id: &str,

@@ -262,8 +262,9 @@ pub async fn end(
     Ok(queued)
 }
 
-/// A live session with its (enabled) user, under a `u_` prefix.
-struct SessionWithUser(Session, User);
+/// A live session with its (enabled) user, under a `u_` prefix, and whether the user consented
+/// to what [`active_with_user`] was asked about.
+struct SessionWithUser(Session, User, bool);
 
 impl FromColumns for SessionWithUser {
     fn from_columns<C: Columns>(c: &C) -> Result<Self, C::Error> {
@@ -279,27 +280,63 @@ impl FromColumns for SessionWithUser {
             // The statement keeps only enabled accounts.
             disabled: 0,
         };
-        Ok(SessionWithUser(session, user))
+        let consented = c.has("consented") && c.int("consented")? == 1;
+        Ok(SessionWithUser(session, user, consented))
     }
 }
 
-/// The live session with this id hash and its user, in one round trip.
+/// A remembered consent to look for beside a session ([`active_with_user`]).
+pub struct ConsentQuery<'a> {
+    pub application_id: &'a str,
+    /// The consent's key (`oauth::audience::consent_key`).
+    pub scope: &'a str,
+}
+
+/// The live session with this id hash and its user, in one round trip; with `consent`, also
+/// whether that user remembered that consent (`store::oauth::remember_consent`), in the same round
+/// trip (`/oauth/authorize` needs both).
 pub async fn active_with_user(
     store: &Store,
     id_hash: &str,
     now: i64,
-) -> Result<Option<(Session, User)>> {
-    let found: Option<SessionWithUser> = store
-        .hot_row(
-            "SELECT s.*, u.email AS u_email, u.password_hash AS u_password_hash, u.name AS u_name, \
-             u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
-             u.email_verified AS u_email_verified \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
-            &[Arg::Text(id_hash), Arg::Int(now)],
+    consent: Option<ConsentQuery<'_>>,
+) -> Result<Option<(Session, User, bool)>> {
+    const SELECT: &str = "SELECT s.*, u.email AS u_email, u.password_hash AS u_password_hash, \
+         u.name AS u_name, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+         u.email_verified AS u_email_verified";
+    const FROM: &str = "FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0";
+    static PLAIN: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{SELECT} {FROM}"));
+    static WITH_CONSENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            // COUNT: a BIGINT on both engines (a consent is unique per user, application
+            // and scope, so 0 or 1).
+            "{SELECT}, (SELECT COUNT(*) FROM consents c WHERE c.user_id = s.user_id \
+             AND c.application_id = $3 AND c.scope = $4) AS consented {FROM}"
         )
-        .await?;
-    Ok(found.map(|SessionWithUser(session, user)| (session, user)))
+    });
+    let found: Option<SessionWithUser> = match consent {
+        None => {
+            store
+                .hot_row(&PLAIN, &[Arg::Text(id_hash), Arg::Int(now)])
+                .await?
+        }
+        Some(q) => {
+            store
+                .hot_row(
+                    &WITH_CONSENT,
+                    &[
+                        Arg::Text(id_hash),
+                        Arg::Int(now),
+                        Arg::Text(q.application_id),
+                        Arg::Text(q.scope),
+                    ],
+                )
+                .await?
+        }
+    };
+    Ok(found.map(|SessionWithUser(session, user, consented)| (session, user, consented)))
 }
 
 /// Records a use of the session: `last_seen_at` and the client IP. Callers skip it when the

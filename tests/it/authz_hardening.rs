@@ -2,7 +2,7 @@
 //! public clients and remembered consent, code replay across clients, refresh scopes and the
 //! absolute family lifetime, repeated parameters at `/oauth/authorize`.
 
-use crate::common::{json_of, location_params, pkce_pair, Rp, TestApp};
+use crate::common::{json_of, location_params, pkce_pair, unique_email, Rp, TestApp};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
@@ -544,6 +544,55 @@ async fn confidential_clients_reuse_consent_on_loopback() {
     let r = authorize_with(&app, &rp, &rp.redirect_uri, &[]).await;
     let r = app.decide(&rp, r, "allow").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = authorize_with(&app, &rp, &rp.redirect_uri, &[("prompt", "none")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location_params(&r).contains_key("code"));
+}
+
+/// The remembered consent is read with the session (one statement since issue 16): it is the
+/// signed-in user's, for this application, and no one else's.
+#[tokio::test]
+async fn one_users_remembered_consent_is_not_anothers() {
+    let app = TestApp::spawn().await;
+    let mut meta = confidential_meta();
+    meta["redirect_uris"] = json!(["http://127.0.0.1:8765/cb"]);
+    let rp = app.rp(meta).await;
+    let r = authorize_with(&app, &rp, &rp.redirect_uri, &[]).await;
+    let r = app.decide(&rp, r, "allow").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Another user in another browser, same application, same request.
+    let other = app.browser();
+    let r = app
+        .signup(&other, &unique_email("other"), "correct horse battery")
+        .await;
+    assert!(r.status().is_redirection() || r.status().is_success());
+    let (_, challenge) = pkce_pair();
+    let ask = |prompt: Option<&'static str>| {
+        let mut q = vec![
+            ("client_id", rp.client_id.clone()),
+            ("redirect_uri", rp.redirect_uri.clone()),
+            ("response_type", "code".into()),
+            ("scope", "openid".into()),
+            ("state", "st4te".into()),
+            ("code_challenge", challenge.clone()),
+            ("code_challenge_method", "S256".into()),
+        ];
+        if let Some(p) = prompt {
+            q.push(("prompt", p.into()));
+        }
+        other.get(app.url("/oauth/authorize")).query(&q).send()
+    };
+    // prompt=none: no remembered consent for this user, so no code.
+    let r = ask(Some("none")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let p = location_params(&r);
+    assert_eq!(p.get("error").map(String::as_str), Some("consent_required"));
+    assert!(!p.contains_key("code"));
+    // Without a prompt: the consent page, not a code.
+    let r = ask(None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("consent"));
+    // The first user's consent still counts for the first user.
     let r = authorize_with(&app, &rp, &rp.redirect_uri, &[("prompt", "none")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(location_params(&r).contains_key("code"));
