@@ -193,6 +193,77 @@ async fn concurrent_refreshes_with_one_token_exactly_one_wins_and_the_family_is_
     assert_eq!((s, err(&e)), (StatusCode::BAD_REQUEST, "invalid_grant"));
 }
 
+/// Two processes on one database, on a runtime with two threads, so that their writes really
+/// overlap: on SQLite each process has its own writers (sqlx's and the hot statements' on the
+/// request's thread), which meet SQLite's write lock and wait for it without holding a thread.
+/// Every step of independent chains refreshed alternately through both processes succeeds,
+/// and of concurrent refreshes of one token through both exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_refresh_chains_concurrently_and_one_token_has_one_winner() {
+    let app = TestApp::spawn().await;
+    let sibling = app.spawn_sibling(|_| {}).await;
+    let rp = std::sync::Arc::new(app.rp(public_rp()).await);
+    let urls = [app.url("/oauth/token"), sibling.url("/oauth/token")];
+    let refresh = |url: String, client_id: String, rt: String| async move {
+        let r = reqwest::Client::new()
+            .post(url)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+                ("client_id", client_id.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json::<Value>().await.unwrap())
+    };
+    let mut chains = Vec::new();
+    for i in 0..6 {
+        let first = app.tokens(&rp, "openid offline_access").await;
+        let mut rt = first["refresh_token"].as_str().unwrap().to_string();
+        let (urls, client_id) = (urls.clone(), rp.client_id.clone());
+        chains.push(tokio::spawn(async move {
+            for step in 0..12 {
+                let url = urls[(i + step) % 2].clone();
+                let (status, body) = refresh(url, client_id.clone(), rt.clone()).await;
+                assert_eq!(status, StatusCode::OK, "chain {i}, step {step}: {body}");
+                rt = body["refresh_token"].as_str().unwrap().to_string();
+            }
+        }));
+    }
+    let shared = app.tokens(&rp, "openid offline_access").await;
+    let shared = shared["refresh_token"].as_str().unwrap().to_string();
+    let racers: Vec<_> = (0..12)
+        .map(|i| {
+            tokio::spawn(refresh(
+                urls[i % 2].clone(),
+                rp.client_id.clone(),
+                shared.clone(),
+            ))
+        })
+        .collect();
+    for chain in chains {
+        chain.await.unwrap();
+    }
+    let mut winners = 0;
+    for racer in racers {
+        let (status, body) = racer.await.unwrap();
+        match status {
+            StatusCode::OK => winners += 1,
+            _ => assert_eq!(
+                (status, err(&body)),
+                (StatusCode::BAD_REQUEST, "invalid_grant"),
+                "{body}"
+            ),
+        }
+    }
+    assert_eq!(
+        winners, 1,
+        "exactly one of 12 refreshes across two processes wins"
+    );
+}
+
 #[tokio::test]
 async fn concurrent_exchanges_of_one_code_exactly_one_wins() {
     let app = TestApp::spawn().await;
