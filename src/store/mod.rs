@@ -13,9 +13,8 @@
 //!   both engines (no read-then-write);
 //! - SQLite runs in WAL mode with one pooled connection that writes (one writer, as SQLite
 //!   wants), so its transactions never deadlock on lock upgrades, and a few connections that only
-//!   read (`PRAGMA query_only`), which WAL lets run beside the writer: the hot lookups (a session,
-//!   a code or refresh token with its grant, a consent) use them ([`Store::reader`]), so the
-//!   writer is not queued behind reads. PostgreSQL gets one pool of several connections for both.
+//!   read (`PRAGMA query_only`), which WAL lets run beside the writer: single reads that need no
+//!   transaction use them ([`Store::reader`]), so the writer is not queued behind reads. PostgreSQL gets one pool of several connections for both.
 //! - the hot statements of a refresh and a code flow skip sqlx's pool: on PostgreSQL they run on
 //!   a [`lane`] of connections held outside it; on SQLite they run on the request's own thread
 //!   ([`local`], through rusqlite), with their own writer and readers beside sqlx's. Both
@@ -154,7 +153,7 @@ pub(crate) fn connection_lost(e: &sqlx::Error) -> bool {
     }
 }
 
-/// A connection for one hot statement ([`Store::hot_reader`], [`Store::hot_writer`]).
+/// A connection for one hot PostgreSQL statement ([`Store::hot_conn`]).
 pub(crate) enum Hot<'a> {
     Lane(lane::LaneConnection<'a>),
     Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
@@ -208,6 +207,24 @@ pub(crate) trait Columns {
     fn opt_int(&self, name: &str) -> Result<Option<i64>, Self::Error>;
     /// The statement selected a column of this name.
     fn has(&self, name: &str) -> bool;
+
+    /// [`Columns::text`], or empty when the statement did not select the column.
+    fn text_or_empty(&self, name: &str) -> Result<String, Self::Error> {
+        if self.has(name) {
+            self.text(name)
+        } else {
+            Ok(String::new())
+        }
+    }
+
+    /// [`Columns::int`], or 0 when the statement did not select the column.
+    fn int_or_zero(&self, name: &str) -> Result<i64, Self::Error> {
+        if self.has(name) {
+            self.int(name)
+        } else {
+            Ok(0)
+        }
+    }
 }
 
 pub(crate) trait FromColumns: Sized {
@@ -367,7 +384,7 @@ impl Store {
                 // After the writer: it created the file and put it in WAL mode.
                 local = Some(std::sync::Arc::new(local::Local::open(
                     &file,
-                    SQLITE_READERS as usize,
+                    readers as usize,
                 )?));
                 (writer, reader)
             }
@@ -429,7 +446,7 @@ impl Store {
         if let Some(local) = &self.local {
             return local.read(|c| local::row(c, sql, args)).await;
         }
-        let mut hot = self.hot_reader().await?;
+        let mut hot = self.hot_conn().await?;
         let found = bind_args(sqlx::query(sql), args)
             .fetch_optional(hot.conn()?)
             .await;
@@ -455,16 +472,10 @@ impl Store {
         self.local.as_deref()
     }
 
-    /// A connection for a hot single read: the lane's on PostgreSQL, a reader on SQLite.
-    pub(crate) async fn hot_reader(&self) -> Result<Hot<'_>> {
-        match &self.hot {
-            Some(lane) => Ok(Hot::Lane(lane.get().await?)),
-            None => Ok(Hot::Pooled(self.reader.acquire().await?)),
-        }
-    }
-
-    /// A connection for a hot write: the lane's on PostgreSQL, the writer on SQLite.
-    pub(crate) async fn hot_writer(&self) -> Result<Hot<'_>> {
+    /// A connection for a hot PostgreSQL statement, read or write: the lane's, or the pool's
+    /// when the lane has no connections (`database_max_connections` below 4). SQLite's hot
+    /// statements run on [`local`] instead.
+    pub(crate) async fn hot_conn(&self) -> Result<Hot<'_>> {
         match &self.hot {
             Some(lane) => Ok(Hot::Lane(lane.get().await?)),
             None => Ok(Hot::Pooled(self.pool.acquire().await?)),

@@ -348,7 +348,7 @@ pub async fn insert_grant_with_code(store: &Store, grant: &Grant, code: &Code) -
         )
     });
     let args: Vec<Arg<'_>> = grant_args.into_iter().chain(code_args).collect();
-    let mut hot = store.hot_writer().await?;
+    let mut hot = store.hot_conn().await?;
     let done = bind_args(sqlx::query(SQL.as_str()), &args)
         .execute(hot.conn()?)
         .await;
@@ -459,7 +459,7 @@ async fn redeem_code_in_one(
         args.extend_from_slice(step_args);
     }
     sql.push_str(" SELECT COUNT(*) AS won FROM won");
-    let mut hot = store.hot_writer().await?;
+    let mut hot = store.hot_conn().await?;
     let done = bind_args(sqlx::query(&sql), &args)
         .fetch_one(hot.conn()?)
         .await;
@@ -499,15 +499,27 @@ impl FromColumns for RefreshToken {
     }
 }
 
-const REFRESH_INSERT: &str =
-    "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, \
-     expires_at, used_at, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)";
+/// The head of every insert of a refresh token: a `VALUES` or a `SELECT` of its 8 columns
+/// follows.
+macro_rules! refresh_insert_into {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, \
+         expires_at, used_at, dpop_jkt) "
+    };
+}
+const REFRESH_INSERT_INTO: &str = refresh_insert_into!();
+
+const REFRESH_INSERT: &str = concat!(
+    refresh_insert_into!(),
+    "VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)"
+);
 
 /// [`REFRESH_INSERT`] in a statement whose CTE `won` (the redeemed code) has a row exactly
 /// when the token is to be stored.
-const REFRESH_INSERT_FROM_WON: &str =
-    "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, \
-     expires_at, used_at, dpop_jkt) SELECT $1, $2, $3, $4, $5, $6, NULL, $7 FROM won";
+const REFRESH_INSERT_FROM_WON: &str = concat!(
+    refresh_insert_into!(),
+    "SELECT $1, $2, $3, $4, $5, $6, NULL, $7 FROM won"
+);
 
 /// The arguments of [`REFRESH_INSERT`].
 fn refresh_args(t: &RefreshToken) -> [Arg<'_>; 7] {
@@ -698,19 +710,23 @@ impl FromColumns for PrefixedGrant {
     }
 }
 
+/// The refresh token `$1` with its grant under [`GRANT_COLUMNS`]' prefix: the read of
+/// [`refresh_and_grant`], and the row [`refresh_and_rotate`] reads, rotates from and returns.
+static REFRESH_WITH_GRANT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
+         WHERE r.token_hash = $1"
+    )
+});
+
 /// A refresh token and its grant, in one round trip.
 pub async fn refresh_and_grant(
     store: &Store,
     token_hash: &str,
 ) -> Result<Option<(RefreshToken, Grant)>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
-             WHERE r.token_hash = $1"
-        )
-    });
-    let found: Option<(RefreshToken, PrefixedGrant)> =
-        store.hot_row(&SQL, &[Arg::Text(token_hash)]).await?;
+    let found: Option<(RefreshToken, PrefixedGrant)> = store
+        .hot_row(&REFRESH_WITH_GRANT, &[Arg::Text(token_hash)])
+        .await?;
     Ok(found.map(|(token, PrefixedGrant(grant))| (token, grant)))
 }
 
@@ -798,16 +814,9 @@ pub async fn refresh_and_rotate(store: &Store, r: &Rotation<'_>) -> Result<Optio
         // SQLite, on the request's thread: the same steps as statements of one transaction.
         static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
-                "{ROTATION_INSERT} SELECT $7, grant_id, application_id, scope, $2, \
-                 {ROTATION_EXPIRES}, NULL, dpop_jkt FROM (SELECT r.*, g.created_at AS \
-                 g_created_at FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id \
-                 WHERE r.token_hash = $1)"
-            )
-        });
-        static READ: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!(
-                "SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r \
-                 JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1"
+                "{REFRESH_INSERT_INTO} SELECT $7, grant_id, application_id, scope, $2, \
+                 {ROTATION_EXPIRES}, NULL, dpop_jkt FROM ({})",
+                *REFRESH_WITH_GRANT
             )
         });
         local
@@ -817,22 +826,23 @@ pub async fn refresh_and_rotate(store: &Store, r: &Rotation<'_>) -> Result<Optio
                 if rotated {
                     local::execute(&tx, &INSERT, &args)?;
                 }
-                let row: Option<(RefreshToken, PrefixedGrant)> = local::row(&tx, &READ, &args)?;
+                let row: Option<(RefreshToken, PrefixedGrant)> =
+                    local::row(&tx, &REFRESH_WITH_GRANT, &args)?;
                 tx.commit()?;
                 Ok(row.map(|(token, grant)| (token, grant, rotated)))
             })
             .await?
     } else {
         let sql = format!(
-            "WITH cur AS (SELECT r.*, {GRANT_COLUMNS} FROM refresh_tokens r \
-               JOIN grants g ON g.id = r.grant_id WHERE r.token_hash = $1), \
+            "WITH cur AS ({}), \
              rotated AS ({update} RETURNING grant_id), \
-             ins AS ({ROTATION_INSERT} SELECT $7, cur.grant_id, cur.application_id, cur.scope, \
+             ins AS ({REFRESH_INSERT_INTO} SELECT $7, cur.grant_id, cur.application_id, cur.scope, \
                $2, {ROTATION_EXPIRES}, NULL, cur.dpop_jkt \
                FROM cur JOIN rotated ON rotated.grant_id = cur.grant_id) \
-             SELECT cur.*, (SELECT COUNT(*) FROM rotated) AS rotated FROM cur"
+             SELECT cur.*, (SELECT COUNT(*) FROM rotated) AS rotated FROM cur",
+            *REFRESH_WITH_GRANT
         );
-        let mut hot = store.hot_writer().await?;
+        let mut hot = store.hot_conn().await?;
         let done = bind_args(sqlx::query(&sql), &args)
             .fetch_optional(hot.conn()?)
             .await;
@@ -857,10 +867,6 @@ pub async fn refresh_and_rotate(store: &Store, r: &Rotation<'_>) -> Result<Optio
         }
     }))
 }
-
-/// The successor's insert of [`refresh_and_rotate`] (its `SELECT` follows).
-const ROTATION_INSERT: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, application_id, \
-                               scope, created_at, expires_at, used_at, dpop_jkt)";
 
 /// The successor's expiry in [`refresh_and_rotate`]: `refresh_expires_at` (`now + ttl`, capped
 /// by the family's end), from the grant's creation `g_created_at`.

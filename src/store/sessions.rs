@@ -40,21 +40,9 @@ impl FromColumns for Session {
             expires_at: c.int("expires_at")?,
             sid: c.opt_text("sid")?,
             amr: c.text("amr")?,
-            user_agent: if c.has("user_agent") {
-                c.text("user_agent")?
-            } else {
-                String::new()
-            },
-            ip: if c.has("ip") {
-                c.text("ip")?
-            } else {
-                String::new()
-            },
-            last_seen_at: if c.has("last_seen_at") {
-                c.int("last_seen_at")?
-            } else {
-                0
-            },
+            user_agent: c.text_or_empty("user_agent")?,
+            ip: c.text_or_empty("ip")?,
+            last_seen_at: c.int_or_zero("last_seen_at")?,
         })
     }
 }
@@ -280,7 +268,7 @@ impl FromColumns for SessionWithUser {
             // The statement keeps only enabled accounts.
             disabled: 0,
         };
-        let consented = c.has("consented") && c.int("consented")? == 1;
+        let consented = c.int_or_zero("consented")? == 1;
         Ok(SessionWithUser(session, user, consented))
     }
 }

@@ -33,11 +33,7 @@ impl FromColumns for User {
             updated_at: c.int("updated_at")?,
             email_verified: c.int("email_verified")?,
             // 0 when the statement did not select it.
-            disabled: if c.has("disabled") {
-                c.int("disabled")?
-            } else {
-                0
-            },
+            disabled: c.int_or_zero("disabled")?,
         })
     }
 }

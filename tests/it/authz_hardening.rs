@@ -535,15 +535,21 @@ async fn public_native_redirects_ask_for_consent_every_time() {
     assert!(location_params(&r).contains_key("code"));
 }
 
-#[tokio::test]
-async fn confidential_clients_reuse_consent_on_loopback() {
-    let app = TestApp::spawn().await;
+/// A confidential client with a loopback redirect whose user has allowed it once.
+async fn loopback_client_with_consent(app: &TestApp) -> Rp {
     let mut meta = confidential_meta();
     meta["redirect_uris"] = json!(["http://127.0.0.1:8765/cb"]);
     let rp = app.rp(meta).await;
-    let r = authorize_with(&app, &rp, &rp.redirect_uri, &[]).await;
+    let r = authorize_with(app, &rp, &rp.redirect_uri, &[]).await;
     let r = app.decide(&rp, r, "allow").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    rp
+}
+
+#[tokio::test]
+async fn confidential_clients_reuse_consent_on_loopback() {
+    let app = TestApp::spawn().await;
+    let rp = loopback_client_with_consent(&app).await;
     let r = authorize_with(&app, &rp, &rp.redirect_uri, &[("prompt", "none")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(location_params(&r).contains_key("code"));
@@ -554,12 +560,7 @@ async fn confidential_clients_reuse_consent_on_loopback() {
 #[tokio::test]
 async fn one_users_remembered_consent_is_not_anothers() {
     let app = TestApp::spawn().await;
-    let mut meta = confidential_meta();
-    meta["redirect_uris"] = json!(["http://127.0.0.1:8765/cb"]);
-    let rp = app.rp(meta).await;
-    let r = authorize_with(&app, &rp, &rp.redirect_uri, &[]).await;
-    let r = app.decide(&rp, r, "allow").await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let rp = loopback_client_with_consent(&app).await;
     // Another user in another browser, same application, same request.
     let other = app.browser();
     let r = app

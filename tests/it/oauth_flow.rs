@@ -133,6 +133,22 @@ async fn exchange(
     .await
 }
 
+/// A public client's refresh of `rt` at the token endpoint `url` (of any process).
+async fn public_refresh(url: String, client_id: String, rt: String) -> (StatusCode, Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json::<Value>().await.unwrap())
+}
+
 #[tokio::test]
 async fn concurrent_refreshes_with_one_token_exactly_one_wins_and_the_family_is_revoked() {
     let app = TestApp::spawn().await;
@@ -141,26 +157,11 @@ async fn concurrent_refreshes_with_one_token_exactly_one_wins_and_the_family_is_
     let rt = first["refresh_token"].as_str().unwrap().to_string();
     let mut tasks = Vec::new();
     for _ in 0..20 {
-        let (client, url, client_id, rt) = (
-            app.api(),
+        tasks.push(tokio::spawn(public_refresh(
             app.url("/oauth/token"),
             rp.client_id.clone(),
             rt.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", rt.as_str()),
-                    ("client_id", client_id.as_str()),
-                ])
-                .send()
-                .await
-                .unwrap();
-            let status = r.status();
-            (status, r.json::<Value>().await.unwrap())
-        }));
+        )));
     }
     let mut ok = Vec::new();
     for t in tasks {
@@ -204,20 +205,6 @@ async fn two_processes_refresh_chains_concurrently_and_one_token_has_one_winner(
     let sibling = app.spawn_sibling(|_| {}).await;
     let rp = std::sync::Arc::new(app.rp(public_rp()).await);
     let urls = [app.url("/oauth/token"), sibling.url("/oauth/token")];
-    let refresh = |url: String, client_id: String, rt: String| async move {
-        let r = reqwest::Client::new()
-            .post(url)
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", rt.as_str()),
-                ("client_id", client_id.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.json::<Value>().await.unwrap())
-    };
     let mut chains = Vec::new();
     for i in 0..6 {
         let first = app.tokens(&rp, "openid offline_access").await;
@@ -226,7 +213,7 @@ async fn two_processes_refresh_chains_concurrently_and_one_token_has_one_winner(
         chains.push(tokio::spawn(async move {
             for step in 0..12 {
                 let url = urls[(i + step) % 2].clone();
-                let (status, body) = refresh(url, client_id.clone(), rt.clone()).await;
+                let (status, body) = public_refresh(url, client_id.clone(), rt.clone()).await;
                 assert_eq!(status, StatusCode::OK, "chain {i}, step {step}: {body}");
                 rt = body["refresh_token"].as_str().unwrap().to_string();
             }
@@ -236,7 +223,7 @@ async fn two_processes_refresh_chains_concurrently_and_one_token_has_one_winner(
     let shared = shared["refresh_token"].as_str().unwrap().to_string();
     let racers: Vec<_> = (0..12)
         .map(|i| {
-            tokio::spawn(refresh(
+            tokio::spawn(public_refresh(
                 urls[i % 2].clone(),
                 rp.client_id.clone(),
                 shared.clone(),
