@@ -20,8 +20,12 @@ pub fn verify_s256(challenge: &str, verifier: &str) -> bool {
     if !is_valid_verifier_or_challenge(verifier) {
         return false;
     }
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+    constant_time_eq(s256(verifier).as_bytes(), challenge.as_bytes())
+}
+
+/// The `S256` challenge of `verifier`: `BASE64URL(SHA256(verifier))`.
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 #[cfg(test)]

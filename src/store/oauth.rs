@@ -877,16 +877,202 @@ const ROTATION_EXPIRES: &str =
 /// a timestamp cannot overflow in SQL.
 const MAX_SECONDS: i64 = i64::MAX / 4;
 
+/// The authorization code `$1` with its grant under [`GRANT_COLUMNS`]' prefix: the read of
+/// [`code_and_grant`], and the row [`code_and_redeem`] reads, redeems and returns.
+static CODE_WITH_GRANT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT c.*, {GRANT_COLUMNS} FROM authorization_codes c \
+         JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1"
+    )
+});
+
 /// An authorization code and its grant, in one round trip.
 pub async fn code_and_grant(store: &Store, code_hash: &str) -> Result<Option<(Code, Grant)>> {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let found: Option<(Code, PrefixedGrant)> = store
+        .hot_row(&CODE_WITH_GRANT, &[Arg::Text(code_hash)])
+        .await?;
+    Ok(found.map(|(code, PrefixedGrant(grant))| (code, grant)))
+}
+
+/// What [`code_and_redeem`] may assume about a code exchange, so that it can redeem the code
+/// without reading it first.
+pub struct CodeExchange<'a> {
+    /// HMAC of the presented code.
+    pub code_hash: &'a str,
+    /// The authenticated client's application.
+    pub application_id: &'a str,
+    /// The request's `redirect_uri`.
+    pub redirect_uri: &'a str,
+    /// `BASE64URL(SHA256(code_verifier))` of a well-formed verifier; `None` without one.
+    pub code_challenge: Option<&'a str>,
+    /// The thumbprint of the request's DPoP key, if it sent a proof.
+    pub dpop_jkt: Option<&'a str>,
+    pub now: i64,
+    /// The first refresh token when the application may refresh; stored only if the code
+    /// carries `offline_access`.
+    pub refresh: Option<FirstRefresh<'a>>,
+}
+
+/// The first refresh token of [`CodeExchange`]: it gets the code's grant, client and scope.
+pub struct FirstRefresh<'a> {
+    /// HMAC of the new token.
+    pub token_hash: &'a str,
+    /// `refresh_token_ttl_seconds` and `refresh_token_absolute_ttl_seconds`.
+    pub ttl: u64,
+    pub absolute_ttl: u64,
+    /// The DPoP key it is bound to (`policy::refresh_token_binding`).
+    pub dpop_jkt: Option<&'a str>,
+}
+
+/// The code and its grant as [`code_and_redeem`] found them, and what it stored.
+pub struct Exchanged {
+    pub code: Code,
+    pub grant: Grant,
+    /// The code is redeemed: see [`code_and_redeem`].
+    pub redeemed: bool,
+    /// The first refresh token is stored.
+    pub refreshed: bool,
+}
+
+/// The code exchange without `resource` in one round trip (PostgreSQL: one statement, SQLite:
+/// one write transaction on the request's thread, [`super::local`]): the code is redeemed when
+/// everything the exchange checks holds for it — unused, this application's, unexpired, issued
+/// for `redirect_uri`, its `code_challenge` equal to the verifier's (or neither present), bound
+/// to no DPoP key or to the request's, its grant unrevoked, with a user and for no API. The
+/// redemption stores what [`redeem`] stores: the first refresh token when the application may
+/// refresh and the code carries `offline_access` (expiring as `TokenContext::refresh_token`
+/// computes), and, for a code carrying `openid` whose grant came from a browser session, that
+/// session's new client (back-channel logout). The conditional `UPDATE` decides the winner as
+/// in [`redeem`]: of N concurrent exchanges of one code at most one sees `redeemed`.
+///
+/// When any condition fails nothing is written and the row comes back as it was, for the
+/// caller's precise answer. `None`: no such code.
+pub async fn code_and_redeem(store: &Store, x: &CodeExchange<'_>) -> Result<Option<Exchanged>> {
+    // `scope` holds `word` (scopes are single-space separated), in terms both engines have.
+    fn carries(word: &str) -> String {
+        format!("replace(' ' || cur.scope || ' ', ' {word} ', ' ') <> ' ' || cur.scope || ' '")
+    }
+    const CONDITION: &str = "code_hash = $1 AND used_at IS NULL AND application_id = $3 \
+         AND expires_at > $2 AND redirect_uri = $4 AND code_challenge IS NOT DISTINCT FROM $5 \
+         AND (dpop_jkt IS NULL OR dpop_jkt = $6) \
+         AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND resources = '' \
+           AND user_id IS NOT NULL)";
+    static REFRESH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "SELECT c.*, {GRANT_COLUMNS} FROM authorization_codes c \
-             JOIN grants g ON g.id = c.grant_id WHERE c.code_hash = $1"
+            "{REFRESH_INSERT_INTO} SELECT $7, cur.grant_id, cur.application_id, cur.scope, $2, \
+             CASE WHEN cur.g_created_at + $9 < $8 THEN cur.g_created_at + $9 ELSE $8 END, \
+             NULL, $10 FROM cur WHERE {}",
+            carries("offline_access")
         )
     });
-    let found: Option<(Code, PrefixedGrant)> = store.hot_row(&SQL, &[Arg::Text(code_hash)]).await?;
-    Ok(found.map(|(code, PrefixedGrant(grant))| (code, grant)))
+    // SQLite needs the WHERE in an INSERT … SELECT … ON CONFLICT (it reads the ON otherwise).
+    static CLIENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO session_clients (sid, application_id, user_id, created_at, expires_at) \
+             SELECT cur.g_sid, cur.application_id, cur.g_user_id, $2, s.expires_at \
+             FROM cur JOIN sessions s ON s.sid = cur.g_sid AND s.user_id = cur.g_user_id \
+             WHERE {} LIMIT 1 ON CONFLICT (sid, application_id) DO NOTHING",
+            carries("openid")
+        )
+    });
+    let clamp = |seconds: u64| i64::try_from(seconds).unwrap_or(i64::MAX).min(MAX_SECONDS);
+    let mut args = vec![
+        Arg::Text(x.code_hash),
+        Arg::Int(x.now),
+        Arg::Text(x.application_id),
+        Arg::Text(x.redirect_uri),
+        Arg::OptText(x.code_challenge),
+        Arg::OptText(x.dpop_jkt),
+    ];
+    if let Some(r) = &x.refresh {
+        args.extend([
+            Arg::Text(r.token_hash),
+            Arg::Int(x.now.saturating_add(clamp(r.ttl))),
+            Arg::Int(clamp(r.absolute_ttl)),
+            Arg::OptText(r.dpop_jkt),
+        ]);
+    }
+    static UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("UPDATE authorization_codes SET used_at = $2 WHERE {CONDITION}")
+    });
+    let found = if let Some(local) = store.local() {
+        // SQLite, on the request's thread: the same steps as statements of one transaction,
+        // the inserts reading the code and grant as `cur`.
+        static FROM_CUR: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+            let cur = format!("WITH cur AS ({}) ", *CODE_WITH_GRANT);
+            (format!("{cur}{}", *REFRESH), format!("{cur}{}", *CLIENT))
+        });
+        let refresh = x.refresh.is_some();
+        local
+            .write(|c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let redeemed = local::execute(&tx, &UPDATE, &args)? == 1;
+                let mut refreshed = false;
+                if redeemed {
+                    if refresh {
+                        refreshed = local::execute(&tx, &FROM_CUR.0, &args)? == 1;
+                    }
+                    local::execute(&tx, &FROM_CUR.1, &args)?;
+                }
+                let row: Option<(Code, PrefixedGrant)> = local::row(&tx, &CODE_WITH_GRANT, &args)?;
+                tx.commit()?;
+                Ok(row.map(|(code, grant)| (code, grant, redeemed, refreshed)))
+            })
+            .await?
+    } else {
+        // PostgreSQL: `cur` is read before the update (one snapshot); the inserts select from
+        // it joined with `won`, so they write nothing when the update matched no row. Two
+        // statements: with and without the refresh token's insert.
+        static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+            let from_won = "FROM cur JOIN won ON won.grant_id = cur.grant_id";
+            let head = format!(
+                "WITH cur AS ({}), won AS ({} RETURNING grant_id), s AS ({})",
+                *CODE_WITH_GRANT,
+                *UPDATE,
+                CLIENT.replacen("FROM cur", from_won, 1)
+            );
+            let tail = "SELECT cur.*, (SELECT COUNT(*) FROM won) AS won";
+            [
+                format!("{head} {tail}, CAST(0 AS BIGINT) AS refreshed FROM cur"),
+                format!(
+                    "{head}, r AS ({} RETURNING 1) {tail}, (SELECT COUNT(*) FROM r) AS refreshed \
+                     FROM cur",
+                    REFRESH.replacen("FROM cur", from_won, 1)
+                ),
+            ]
+        });
+        let sql = &SQL[usize::from(x.refresh.is_some())];
+        let mut hot = store.hot_conn().await?;
+        let done = bind_args(sqlx::query(sql), &args)
+            .fetch_optional(hot.conn()?)
+            .await;
+        match hot.settle(done)? {
+            Some(row) => {
+                let (code, grant) = <(Code, PrefixedGrant)>::from_columns(&row)?;
+                Some((
+                    code,
+                    grant,
+                    row.int("won")? == 1,
+                    row.int("refreshed")? == 1,
+                ))
+            }
+            None => None,
+        }
+    };
+    Ok(
+        found.map(|(mut code, PrefixedGrant(grant), redeemed, refreshed)| {
+            if redeemed {
+                // As it was before the update (SQLite reads it after).
+                code.used_at = None;
+            }
+            Exchanged {
+                code,
+                grant,
+                redeemed,
+                refreshed,
+            }
+        }),
+    )
 }
 
 /// Stores a pushed authorization request (RFC 9126) under the HMAC of its `request_uri`.

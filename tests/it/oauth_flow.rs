@@ -399,6 +399,105 @@ async fn token_endpoint_refuses_bad_codes_verifiers_and_redirect_uris() {
     assert_eq!(s, StatusCode::OK, "{body}");
 }
 
+/// The token endpoint's answer to a refused request: (status, error, description).
+async fn refused(
+    app: &TestApp,
+    rp: &crate::common::Rp,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let (s, e) = json_of(app.token(rp, form).await).await;
+    let text = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+    (s, text("error"), text("error_description"))
+}
+
+/// The form of a code exchange.
+fn code_form<'a>(
+    code: &'a str,
+    redirect_uri: &'a str,
+    verifier: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+    ];
+    form.extend(verifier.map(|v| ("code_verifier", v)));
+    form
+}
+
+#[tokio::test]
+async fn a_refused_exchange_gets_its_precise_answer_writes_nothing_and_a_replay_revokes() {
+    // The exchange redeems in one statement when every check holds; each refusal below makes
+    // that statement write nothing and still gets the answer of its own check.
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_rp()).await;
+    let other = app.rp(public_rp()).await;
+    let (code, verifier) = app.code(&rp, "openid offline_access").await;
+    let (wrong, _) = pkce_pair();
+    let bad = StatusCode::BAD_REQUEST;
+    let grant = |d: &str| (bad, "invalid_grant".to_string(), d.to_string());
+    let here = rp.redirect_uri.as_str();
+    let cases = [
+        (
+            &other,
+            code_form(&code, &other.redirect_uri, Some(&verifier)),
+            grant("invalid authorization code"),
+        ),
+        (
+            &rp,
+            code_form(&code, "https://rp.example/other", Some(&verifier)),
+            grant("redirect_uri does not match the authorization request"),
+        ),
+        (
+            &rp,
+            code_form(&code, here, Some(&wrong)),
+            grant("code_verifier does not match the code_challenge"),
+        ),
+        (
+            &rp,
+            code_form(&code, here, Some("too-short")),
+            grant("code_verifier does not match the code_challenge"),
+        ),
+        (
+            &rp,
+            code_form(&code, here, None),
+            (
+                bad,
+                "invalid_request".to_string(),
+                "code_verifier is required".to_string(),
+            ),
+        ),
+    ];
+    for (client, form, answer) in cases {
+        assert_eq!(refused(&app, client, &form).await, answer, "{form:?}");
+    }
+    // None of them wrote anything: the right exchange gets the grant's first tokens.
+    let right = code_form(&code, here, Some(&verifier));
+    let (s, first) = json_of(app.token(&rp, &right).await).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert!(first["id_token"].is_string(), "{first}");
+    let rt = first["refresh_token"].as_str().expect("refresh token");
+    // A replay is refused and revokes what the code gave.
+    assert_eq!(
+        refused(&app, &rp, &right).await,
+        grant("authorization code already used; tokens issued with it are revoked")
+    );
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", rt)];
+    let (s, error, _) = refused(&app, &rp, &refresh).await;
+    assert_eq!((s, error.as_str()), (bad, "invalid_grant"));
+    // An expired code (60 s by default) is refused as expired, and stays unused.
+    let (code, verifier) = app.code(&rp, "openid").await;
+    app.advance(61);
+    let form = code_form(&code, here, Some(&verifier));
+    for _ in 0..2 {
+        assert_eq!(
+            refused(&app, &rp, &form).await,
+            grant("authorization code expired"),
+            "never a replay: a refused exchange does not use the code"
+        );
+    }
+}
+
 #[tokio::test]
 async fn malformed_token_requests() {
     let app = TestApp::spawn().await;

@@ -4,10 +4,14 @@ use super::GrantError;
 use crate::{
     oauth::{
         error::OAuthError,
-        pkce, scope,
+        pkce, policy, scope,
         tokens::{TokenContext, TokenResponse},
     },
-    store::{self, applications::Application, oauth::Redemption},
+    store::{
+        self,
+        applications::Application,
+        oauth::{Code, Grant, Redemption},
+    },
 };
 
 pub async fn exchange(
@@ -22,7 +26,45 @@ pub async fn exchange(
     // One answer for an unknown code and for another client's code, whatever its state: a
     // client learns nothing about codes that are not its own.
     const NOT_YOURS: &str = "invalid authorization code";
-    let Some((row, grant)) = store::oauth::code_and_grant(ctx.store, &hash).await? else {
+    // The common exchange (no `resource`, a `redirect_uri`, a well-formed verifier or none)
+    // redeems in one round trip when every check below holds; otherwise nothing was written and
+    // the row read on the way gets the precise answer from the same checks.
+    let found = match redirect_uri.filter(|_| {
+        ctx.target.requested.is_none()
+            && code_verifier.is_none_or(pkce::is_valid_verifier_or_challenge)
+    }) {
+        Some(redirect_uri) => {
+            let challenge = code_verifier.map(pkce::s256);
+            let refresh = policy::may_refresh(app).then(|| ctx.refresh_secret());
+            let binding = policy::refresh_token_binding(app, ctx.dpop_jkt.as_deref());
+            let exchange = store::oauth::CodeExchange {
+                code_hash: &hash,
+                application_id: &app.id,
+                redirect_uri,
+                code_challenge: challenge.as_deref(),
+                dpop_jkt: ctx.dpop_jkt.as_deref(),
+                now: ctx.now,
+                refresh: refresh
+                    .as_ref()
+                    .map(|(_, token_hash)| store::oauth::FirstRefresh {
+                        token_hash,
+                        ttl: ctx.config.refresh_token_ttl_seconds,
+                        absolute_ttl: ctx.config.refresh_token_absolute_ttl_seconds,
+                        dpop_jkt: binding.as_deref(),
+                    }),
+            };
+            match store::oauth::code_and_redeem(ctx.store, &exchange).await? {
+                Some(done) if done.redeemed => {
+                    let refresh_token = refresh.filter(|_| done.refreshed).map(|(token, _)| token);
+                    return redeemed(ctx, app, &done.code, &done.grant, refresh_token).await;
+                }
+                Some(not_redeemed) => Some((not_redeemed.code, not_redeemed.grant)),
+                None => None,
+            }
+        }
+        None => store::oauth::code_and_grant(ctx.store, &hash).await?,
+    };
+    let Some((row, grant)) = found else {
         return Err(invalid(NOT_YOURS));
     };
     // The client check comes first (RFC 6749 §4.1.3): another client's code is simply invalid
@@ -96,4 +138,39 @@ pub async fn exchange(
             ))
         }
     }
+}
+
+/// The response to an exchange that [`store::oauth::code_and_redeem`] redeemed, storing
+/// `refresh_token` if given: it checked what the read-first path checks (for no API), so the
+/// scopes and audience below are those of that path; were they refused anyway, the refusal
+/// stands and the code is spent (fail closed).
+async fn redeemed(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    code: &Code,
+    grant: &Grant,
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, GrantError> {
+    let scopes = scope::parse(&code.scope).unwrap_or_default();
+    debug_assert_eq!(
+        refresh_token.is_some(),
+        policy::issues_refresh_token(app, &scopes),
+        "the statement stores the first refresh token exactly when the policy gives one"
+    );
+    let Some(user_id) = grant.user_id.as_deref() else {
+        return Err(OAuthError::invalid_grant("the grant has no user").into());
+    };
+    let audience = ctx.audience(&grant.resources, &scopes)?;
+    let (access_token, _) = ctx.access_token(app, user_id, &audience, Some(grant))?;
+    super::respond_first(
+        ctx,
+        app,
+        grant,
+        &scopes,
+        &audience,
+        access_token,
+        refresh_token,
+        code.nonce.as_deref(),
+    )
+    .await
 }

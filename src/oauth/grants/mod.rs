@@ -127,9 +127,36 @@ pub(super) async fn first_tokens(
     if !store::oauth::redeem(ctx.store, redemption, row, seen.as_ref(), ctx.now).await? {
         return Ok(None);
     }
-    let mut response = ctx.response(access_token, &audience, refresh.map(|(token, _)| token));
+    respond_first(
+        ctx,
+        app,
+        grant,
+        scopes,
+        &audience,
+        access_token,
+        refresh.map(|(token, _)| token),
+        nonce,
+    )
+    .await
+    .map(Some)
+}
+
+/// The response carrying a grant's first tokens: `access_token`, the stored `refresh_token` if
+/// any, and an ID token when `openid` was granted.
+#[allow(clippy::too_many_arguments)]
+async fn respond_first(
+    ctx: &TokenContext<'_>,
+    app: &Application,
+    grant: &Grant,
+    scopes: &[String],
+    audience: &tokens::Audience<'_>,
+    access_token: String,
+    refresh_token: Option<String>,
+    nonce: Option<&str>,
+) -> Result<TokenResponse, GrantError> {
+    let mut response = ctx.response(access_token, audience, refresh_token);
     response.id_token = ctx
         .id_token(app, grant, scopes, nonce, &response.access_token)
         .await?;
-    Ok(Some(response))
+    Ok(response)
 }
