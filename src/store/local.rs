@@ -183,8 +183,50 @@ fn bind(stmt: &mut rusqlite::Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Resul
     Ok(())
 }
 
+/// Debug builds (so every test run): the first time a hot statement runs, its plan must find
+/// every row through an index. A `SCAN` of a table is a pass over all of it on every request,
+/// which no test notices while its tables are small (a non-correlated `IN (SELECT …)` over
+/// `grants` did that once, and the benchmark's code flow fell to a tenth).
+#[cfg(debug_assertions)]
+fn assert_indexed(conn: &Connection, sql: &str, args: &[Arg<'_>]) {
+    static CHECKED: Mutex<std::collections::BTreeSet<String>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    if !CHECKED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(sql.to_owned())
+    {
+        return;
+    }
+    // A statement that cannot be planned fails when it runs, with its own error.
+    let Ok(plan) = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .and_then(|mut stmt| {
+            bind(&mut stmt, args)?;
+            let mut rows = stmt.raw_query();
+            let mut steps = Vec::new();
+            while let Some(row) = rows.next()? {
+                steps.push(row.get::<_, String>(3)?);
+            }
+            Ok(steps)
+        })
+    else {
+        return;
+    };
+    let scans: Vec<&String> = plan
+        .iter()
+        .filter(|step| step.starts_with("SCAN ") && !step.starts_with("SCAN CONSTANT ROW"))
+        .collect();
+    assert!(
+        scans.is_empty(),
+        "a hot statement scans a table ({scans:?}): {sql}"
+    );
+}
+
 /// Runs one statement; the number of rows it changed.
 pub(crate) fn execute(conn: &Connection, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<usize> {
+    #[cfg(debug_assertions)]
+    assert_indexed(conn, sql, args);
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, args)?;
     stmt.raw_execute()
@@ -196,6 +238,8 @@ pub(crate) fn row<T: FromColumns>(
     sql: &str,
     args: &[Arg<'_>],
 ) -> rusqlite::Result<Option<T>> {
+    #[cfg(debug_assertions)]
+    assert_indexed(conn, sql, args);
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, args)?;
     let mut rows = stmt.raw_query();

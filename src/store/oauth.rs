@@ -507,6 +507,23 @@ macro_rules! refresh_insert_into {
          expires_at, used_at, dpop_jkt) "
     };
 }
+/// The condition that the grant of the row being updated (`$table.grant_id`) satisfies `$cond`
+/// (on the alias `g`). Written as a correlated subquery so that both engines look the grant up
+/// by its primary key, whatever they think of the table's size: SQLite computes a
+/// non-correlated `grant_id IN (SELECT id FROM grants WHERE …)` in full (every live grant) on
+/// each run of the statement, and PostgreSQL may plan it as a hash join over `grants`.
+macro_rules! grant_holds {
+    ($table:literal, $cond:literal) => {
+        concat!(
+            "(SELECT COUNT(*) FROM grants g WHERE g.id = ",
+            $table,
+            ".grant_id AND ",
+            $cond,
+            ") = 1"
+        )
+    };
+}
+
 const REFRESH_INSERT_INTO: &str = refresh_insert_into!();
 
 const REFRESH_INSERT: &str = concat!(
@@ -561,10 +578,11 @@ async fn rotate_refresh<'e, E: Executor<'e, Database = Any>>(
     now: i64,
     successor_enc: Option<&str>,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query(concat!(
         "UPDATE refresh_tokens SET used_at = $2, successor_enc = $3 WHERE token_hash = $1 \
-         AND used_at IS NULL AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)",
-    )
+         AND used_at IS NULL AND ",
+        grant_holds!("refresh_tokens", "g.revoked_at IS NULL")
+    ))
     .bind(token_hash)
     .bind(now)
     .bind(successor_enc)
@@ -593,15 +611,16 @@ pub async fn rotate_into(
 ) -> Result<bool> {
     match store.backend {
         super::Backend::Postgres => {
-            let done = sqlx::query(
+            let done = sqlx::query(concat!(
                 "WITH rotated AS ( \
                    UPDATE refresh_tokens SET used_at = $2, successor_enc = $10 \
-                   WHERE token_hash = $1 AND used_at IS NULL \
-                   AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL) RETURNING grant_id) \
+                   WHERE token_hash = $1 AND used_at IS NULL AND ",
+                grant_holds!("refresh_tokens", "g.revoked_at IS NULL"),
+                " RETURNING grant_id) \
                  INSERT INTO refresh_tokens (token_hash, grant_id, application_id, scope, created_at, \
                    expires_at, used_at, dpop_jkt) \
                  SELECT $3, $4, $5, $6, $7, $8, NULL, $9 FROM rotated WHERE rotated.grant_id = $4",
-            )
+            ))
             .bind(old_hash)
             .bind(now)
             .bind(&next.token_hash)
@@ -787,9 +806,11 @@ pub async fn refresh_and_rotate(store: &Store, r: &Rotation<'_>) -> Result<Optio
     let condition = format!(
         "token_hash = $1 AND used_at IS NULL AND application_id = $4 AND expires_at > $2 \
          AND (dpop_jkt IS NULL OR dpop_jkt = $5) \
-         AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND resources = '' \
-           AND created_at + $6 > $2) \
-         AND trim({granted_left}) = ''"
+         AND {} AND trim({granted_left}) = ''",
+        grant_holds!(
+            "refresh_tokens",
+            "g.revoked_at IS NULL AND g.resources = '' AND g.created_at + $6 > $2"
+        )
     );
     let clamp = |seconds: u64| i64::try_from(seconds).unwrap_or(i64::MAX).min(MAX_SECONDS);
     let padded: Vec<String> = r
@@ -952,11 +973,15 @@ pub async fn code_and_redeem(store: &Store, x: &CodeExchange<'_>) -> Result<Opti
     fn carries(word: &str) -> String {
         format!("replace(' ' || cur.scope || ' ', ' {word} ', ' ') <> ' ' || cur.scope || ' '")
     }
-    const CONDITION: &str = "code_hash = $1 AND used_at IS NULL AND application_id = $3 \
+    const CONDITION: &str = concat!(
+        "code_hash = $1 AND used_at IS NULL AND application_id = $3 \
          AND expires_at > $2 AND redirect_uri = $4 AND code_challenge IS NOT DISTINCT FROM $5 \
-         AND (dpop_jkt IS NULL OR dpop_jkt = $6) \
-         AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL AND resources = '' \
-           AND user_id IS NOT NULL)";
+         AND (dpop_jkt IS NULL OR dpop_jkt = $6) AND ",
+        grant_holds!(
+            "authorization_codes",
+            "g.revoked_at IS NULL AND g.resources = '' AND g.user_id IS NOT NULL"
+        )
+    );
     static REFRESH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "{REFRESH_INSERT_INTO} SELECT $7, cur.grant_id, cur.application_id, cur.scope, $2, \
