@@ -681,8 +681,11 @@ pub fn check_grant_allowed(app: &Application, grant_type: &str) -> Result<(), OA
 /// Policy row "refresh tokens": issued to clients registered for the refresh_token grant when
 /// the granted scope includes `offline_access`; rotated on every use for both types.
 pub fn issues_refresh_token(app: &Application, granted: &[String]) -> bool {
-    may_refresh(app) && granted.iter().any(|s| s == "offline_access")
+    may_refresh(app) && granted.iter().any(|s| s == REFRESH_TOKEN_SCOPE)
 }
+
+/// Policy row "refresh tokens": the scope a grant needs for refresh tokens.
+pub const REFRESH_TOKEN_SCOPE: &str = "offline_access";
 
 /// The application is registered for the `refresh_token` grant: the half of
 /// [`issues_refresh_token`] that does not depend on the scope.

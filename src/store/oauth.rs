@@ -930,7 +930,7 @@ pub struct CodeExchange<'a> {
     pub dpop_jkt: Option<&'a str>,
     pub now: i64,
     /// The first refresh token when the application may refresh; stored only if the code
-    /// carries `offline_access`.
+    /// carries [`FirstRefresh::scope`].
     pub refresh: Option<FirstRefresh<'a>>,
 }
 
@@ -943,6 +943,9 @@ pub struct FirstRefresh<'a> {
     pub absolute_ttl: u64,
     /// The DPoP key it is bound to (`policy::refresh_token_binding`).
     pub dpop_jkt: Option<&'a str>,
+    /// The scope the code must carry for the token to be stored
+    /// (`policy::REFRESH_TOKEN_SCOPE`).
+    pub scope: &'a str,
 }
 
 /// The code and its grant as [`code_and_redeem`] found them, and what it stored.
@@ -961,7 +964,7 @@ pub struct Exchanged {
 /// for `redirect_uri`, its `code_challenge` equal to the verifier's (or neither present), bound
 /// to no DPoP key or to the request's, its grant unrevoked, with a user and for no API. The
 /// redemption stores what [`redeem`] stores: the first refresh token when the application may
-/// refresh and the code carries `offline_access` (expiring as `TokenContext::refresh_token`
+/// refresh and the code carries the scope it needs (expiring as `TokenContext::refresh_token`
 /// computes), and, for a code carrying `openid` whose grant came from a browser session, that
 /// session's new client (back-channel logout). The conditional `UPDATE` decides the winner as
 /// in [`redeem`]: of N concurrent exchanges of one code at most one sees `redeemed`.
@@ -969,9 +972,12 @@ pub struct Exchanged {
 /// When any condition fails nothing is written and the row comes back as it was, for the
 /// caller's precise answer. `None`: no such code.
 pub async fn code_and_redeem(store: &Store, x: &CodeExchange<'_>) -> Result<Option<Exchanged>> {
-    // `scope` holds `word` (scopes are single-space separated), in terms both engines have.
+    // `scope` holds the scope that the SQL text `word` gives (scopes are single-space
+    // separated), in terms both engines have.
     fn carries(word: &str) -> String {
-        format!("replace(' ' || cur.scope || ' ', ' {word} ', ' ') <> ' ' || cur.scope || ' '")
+        format!(
+            "replace(' ' || cur.scope || ' ', ' ' || {word} || ' ', ' ') <> ' ' || cur.scope || ' '"
+        )
     }
     const CONDITION: &str = concat!(
         "code_hash = $1 AND used_at IS NULL AND application_id = $3 \
@@ -987,7 +993,7 @@ pub async fn code_and_redeem(store: &Store, x: &CodeExchange<'_>) -> Result<Opti
             "{REFRESH_INSERT_INTO} SELECT $7, cur.grant_id, cur.application_id, cur.scope, $2, \
              CASE WHEN cur.g_created_at + $9 < $8 THEN cur.g_created_at + $9 ELSE $8 END, \
              NULL, $10 FROM cur WHERE {}",
-            carries("offline_access")
+            carries("$11")
         )
     });
     // SQLite needs the WHERE in an INSERT … SELECT … ON CONFLICT (it reads the ON otherwise).
@@ -997,7 +1003,7 @@ pub async fn code_and_redeem(store: &Store, x: &CodeExchange<'_>) -> Result<Opti
              SELECT cur.g_sid, cur.application_id, cur.g_user_id, $2, s.expires_at \
              FROM cur JOIN sessions s ON s.sid = cur.g_sid AND s.user_id = cur.g_user_id \
              WHERE {} LIMIT 1 ON CONFLICT (sid, application_id) DO NOTHING",
-            carries("openid")
+            carries("'openid'")
         )
     });
     let clamp = |seconds: u64| i64::try_from(seconds).unwrap_or(i64::MAX).min(MAX_SECONDS);
@@ -1015,6 +1021,7 @@ pub async fn code_and_redeem(store: &Store, x: &CodeExchange<'_>) -> Result<Opti
             Arg::Int(x.now.saturating_add(clamp(r.ttl))),
             Arg::Int(clamp(r.absolute_ttl)),
             Arg::OptText(r.dpop_jkt),
+            Arg::Text(r.scope),
         ]);
     }
     static UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

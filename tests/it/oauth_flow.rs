@@ -499,6 +499,35 @@ async fn a_refused_exchange_gets_its_precise_answer_writes_nothing_and_a_replay_
 }
 
 #[tokio::test]
+async fn a_code_gives_a_refresh_token_only_with_offline_access_and_the_refresh_grant() {
+    // Policy row "refresh tokens", through the one-statement exchange: the statement stores the
+    // first refresh token only when both halves of the rule hold.
+    let app = TestApp::spawn().await;
+    let rp = app.rp(public_rp()).await;
+    let no_refresh_grant = app
+        .rp(
+            json!({"client_type": "public", "grant_types": ["authorization_code"],
+                   "scope": "openid profile email offline_access"}),
+        )
+        .await;
+    for (client, scope, expected) in [
+        (&rp, "openid offline_access", true),
+        (&rp, "openid profile", false),
+        (&no_refresh_grant, "openid offline_access", false),
+    ] {
+        let (code, verifier) = app.code(client, scope).await;
+        let form = code_form(&code, &client.redirect_uri, Some(&verifier));
+        let (s, body) = json_of(app.token(client, &form).await).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["refresh_token"].is_string(),
+            expected,
+            "{scope}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn malformed_token_requests() {
     let app = TestApp::spawn().await;
     let rp = app.rp(confidential_rp()).await;

@@ -51,6 +51,7 @@ pub async fn exchange(
                         ttl: ctx.config.refresh_token_ttl_seconds,
                         absolute_ttl: ctx.config.refresh_token_absolute_ttl_seconds,
                         dpop_jkt: binding.as_deref(),
+                        scope: policy::REFRESH_TOKEN_SCOPE,
                     }),
             };
             match store::oauth::code_and_redeem(ctx.store, &exchange).await? {

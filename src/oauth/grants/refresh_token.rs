@@ -6,7 +6,7 @@ use crate::{
     crypto,
     oauth::{
         error::OAuthError,
-        scope,
+        policy, scope,
         tokens::{family_ends_at, Audience, TokenContext, TokenResponse},
     },
     store::{
@@ -313,7 +313,7 @@ pub fn refreshed_scopes(
         .filter(|s| registered.contains(s))
         .cloned()
         .collect();
-    if !kept.iter().any(|s| s == "offline_access") {
+    if !kept.iter().any(|s| s == policy::REFRESH_TOKEN_SCOPE) {
         return Err(OAuthError::invalid_grant(
             "the application is no longer registered for offline_access",
         ));
