@@ -119,16 +119,8 @@ async fn exchange(
     verifier: &str,
 ) -> (StatusCode, Value) {
     json_of(
-        app.token(
-            rp,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", redirect_uri),
-                ("code_verifier", verifier),
-            ],
-        )
-        .await,
+        app.token(rp, &code_form(code, redirect_uri, Some(verifier)))
+            .await,
     )
     .await
 }
