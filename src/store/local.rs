@@ -21,7 +21,7 @@ use std::{
     path::Path,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        Mutex, MutexGuard, PoisonError,
+        mpsc, Arc, Mutex, MutexGuard, PoisonError, Weak,
     },
     time::Duration,
 };
@@ -38,11 +38,60 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection (the hot statements, with room to spare).
 const STATEMENT_CACHE: usize = 64;
 
+/// When and how the WAL is copied back into the database file (a checkpoint), off the request
+/// path.
+///
+/// Why: SQLite's default runs a checkpoint inside the commit that takes the WAL past 1,000
+/// pages, so under load one write in a few hundred stalled its request's thread for two
+/// `fsync`s while holding the writer, and every request that wanted the writer stalled behind
+/// it (issue 16: the scheduler's trace of the ES256 refresh and code flows found the cores idle
+/// a fifth of the time, in `fsync` and in waits for the writer). Here the writer never
+/// checkpoints. A thread of its own does, every [`Checkpoints::every`], on its own connection
+/// and without holding the writer, which goes on committing meanwhile. Such a checkpoint
+/// cannot catch up with a writer that never pauses, and SQLite only starts the WAL again from
+/// its beginning once all of it is copied; so when the WAL has grown past
+/// [`Checkpoints::wal_frames`] the thread takes the writer and copies the rest; the next write
+/// then starts the WAL again. It first shuts a [`Gate`], so that the writes that come while it
+/// copies (two `fsync`s) wait as tasks and leave the request threads to other work, rather than
+/// queue on the writer's lock and idle the cores as before; and so that they cannot keep it
+/// from the writer.
+#[derive(Clone, Copy, Debug)]
+pub struct Checkpoints {
+    /// Also the longest a commit waits to be synced to disk ("Durability" in
+    /// `docs/performance.md`).
+    pub every: Duration,
+    pub wal_frames: i64,
+}
+
+impl Checkpoints {
+    /// Every 100 ms; the writer is held when the WAL passes 4,096 pages (16 MiB of 4 KiB
+    /// pages).
+    pub const DEFAULT: Checkpoints = Checkpoints {
+        every: Duration::from_millis(100),
+        wal_frames: 4096,
+    };
+}
+
 pub struct Local {
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
+    /// Shut while the checkpoint thread waits for the writer or holds it.
+    gate: Arc<Gate>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     closed: AtomicBool,
+    /// The thread of [`Checkpoints`] and what stops it (dropping the sender), for `Drop`.
+    checkpoints: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+impl Drop for Local {
+    /// Stops the checkpoint thread and waits for it, so that no connection to the file
+    /// outlives its `Local`.
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.checkpoints.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Local {
@@ -55,8 +104,14 @@ impl std::fmt::Debug for Local {
 
 impl Local {
     /// Opens one writing and `readers` reading connections to the SQLite file at `path`, which
-    /// exists and is in WAL mode (sqlx's writer opened it first).
+    /// exists and is in WAL mode (sqlx's writer opened it first), and starts its checkpoints
+    /// ([`Checkpoints::DEFAULT`]).
     pub fn open(path: &Path, readers: usize) -> Result<Local> {
+        Local::open_with(path, readers, Checkpoints::DEFAULT)
+    }
+
+    /// [`Local::open`] with its own [`Checkpoints`].
+    pub fn open_with(path: &Path, readers: usize, checkpoints: Checkpoints) -> Result<Local> {
         let open = |read_only: bool| -> rusqlite::Result<Connection> {
             let conn = Connection::open_with_flags(
                 path,
@@ -73,13 +128,26 @@ impl Local {
             }
             Ok(conn)
         };
+        let writer = open(false)?;
+        // The checkpoint thread copies the WAL back (see [`Checkpoints`]), never a commit.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let writer = Arc::new(Mutex::new(writer));
+        let gate = Arc::new(Gate::default());
+        let checkpoints = spawn_checkpoints(
+            open(false)?,
+            Arc::downgrade(&writer),
+            gate.clone(),
+            checkpoints,
+        )?;
         Ok(Local {
-            writer: Mutex::new(open(false)?),
+            writer,
+            gate,
             readers: (0..readers.max(1))
                 .map(|_| open(true).map(Mutex::new))
                 .collect::<rusqlite::Result<_>>()?,
             next: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            checkpoints: Some(checkpoints),
         })
     }
 
@@ -88,15 +156,21 @@ impl Local {
         &self,
         mut f: impl FnMut(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        self.retry(|| {
+        let mut busy = Busy::default();
+        loop {
+            self.usable()?;
             let n = self.readers.len();
             let start = self.next.fetch_add(1, Ordering::Relaxed);
-            let conn = (0..n)
-                .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
-                .unwrap_or_else(|| lock(&self.readers[start % n]));
-            f(&conn)
-        })
-        .await
+            let result = {
+                let conn = (0..n)
+                    .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+                    .unwrap_or_else(|| lock(&self.readers[start % n]));
+                f(&conn)
+            };
+            if let std::ops::ControlFlow::Break(value) = busy.check(result).await? {
+                return Ok(value);
+            }
+        }
     }
 
     /// Runs `f` on the writing connection. `f` opens its own transaction
@@ -107,7 +181,15 @@ impl Local {
         &self,
         mut f: impl FnMut(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        self.retry(|| f(&mut lock(&self.writer))).await
+        let mut busy = Busy::default();
+        loop {
+            self.usable()?;
+            self.gate.pass().await;
+            let result = f(&mut lock(&self.writer));
+            if let std::ops::ControlFlow::Break(value) = busy.check(result).await? {
+                return Ok(value);
+            }
+        }
     }
 
     /// Later statements fail as when the database is unreachable.
@@ -115,26 +197,124 @@ impl Local {
         self.closed.store(true, Ordering::Release);
     }
 
-    async fn retry<T>(&self, mut attempt: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
-        let mut waiting: Option<Stopwatch> = None;
-        let mut pause = Duration::from_micros(200);
-        loop {
-            if self.closed.load(Ordering::Acquire) {
-                return Err(StoreError::Database(sqlx::Error::PoolClosed));
-            }
-            match attempt() {
-                Err(e) if busy(&e) => {
-                    // What SQLite's busy timeout does inside a connection, done without holding
-                    // the thread.
-                    if waiting.get_or_insert_with(Stopwatch::start).elapsed() >= BUSY_TIMEOUT {
-                        return Err(StoreError::Busy);
-                    }
-                    crate::clock::pause(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(10));
+    fn usable(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        }
+        Ok(())
+    }
+}
+
+/// What SQLite's busy timeout does inside a connection, done without holding the thread: an
+/// attempt that met another connection's lock is run again after a pause, for at most
+/// [`BUSY_TIMEOUT`].
+struct Busy {
+    waiting: Option<Stopwatch>,
+    pause: Duration,
+}
+
+impl Default for Busy {
+    fn default() -> Busy {
+        Busy {
+            waiting: None,
+            pause: Duration::from_micros(200),
+        }
+    }
+}
+
+impl Busy {
+    /// `Ok(Break(value))`, or the error, of an attempt's `result`; `Ok(Continue)` after the
+    /// pause when it was busy: the caller tries again.
+    async fn check<T>(&mut self, result: rusqlite::Result<T>) -> Result<std::ops::ControlFlow<T>> {
+        match result {
+            Err(e) if busy(&e) => {
+                if self.waiting.get_or_insert_with(Stopwatch::start).elapsed() >= BUSY_TIMEOUT {
+                    return Err(StoreError::Busy);
                 }
-                other => return other.map_err(StoreError::from),
+                crate::clock::pause(self.pause).await;
+                self.pause = (self.pause * 2).min(Duration::from_millis(10));
+                Ok(std::ops::ControlFlow::Continue(()))
+            }
+            other => other
+                .map(std::ops::ControlFlow::Break)
+                .map_err(StoreError::from),
+        }
+    }
+}
+
+/// Starts the thread of [`Checkpoints`] on its own connection `conn`; it ends when the
+/// returned sender is dropped.
+fn spawn_checkpoints(
+    conn: Connection,
+    writer: Weak<Mutex<Connection>>,
+    gate: Arc<Gate>,
+    c: Checkpoints,
+) -> Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
+    // `(log, checkpointed)`: the WAL's frames, and how many of them are now in the database
+    // file. A checkpoint that meets another one (sqlx's writer, another process) just returns.
+    let checkpoint = |conn: &Connection| {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })
+    };
+    let (stop, stopped) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("logi-sqlite-checkpoints".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(c.every) {
+                // The WAL as it was when this checkpoint began: the writer went on meanwhile,
+                // so "all copied" would still leave its new frames, and the WAL would go on
+                // growing.
+                let Ok((log, _copied)) = checkpoint(&conn) else {
+                    continue;
+                };
+                if log >= c.wal_frames {
+                    let Some(writer) = writer.upgrade() else {
+                        return;
+                    };
+                    let _shut = gate.shut();
+                    let _writer = lock(&writer);
+                    let _ = checkpoint(&conn);
+                }
+            }
+        })
+        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    Ok((stop, thread))
+}
+
+/// What keeps new writes away from the writer while the checkpoint thread waits for it (a
+/// plain lock lets whoever asks first in, and writes that never pause would always be first).
+#[derive(Default)]
+struct Gate {
+    shut: AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// Returns at once unless the gate is shut; then waits, without holding the thread, until
+    /// it opens.
+    async fn pass(&self) {
+        while self.shut.load(Ordering::Acquire) {
+            // Registered before the second look, so an opening in between is not missed.
+            let opened = self.opened.notified();
+            if !self.shut.load(Ordering::Acquire) {
+                return;
+            }
+            opened.await;
+        }
+    }
+
+    /// Shuts the gate until the returned guard is dropped.
+    fn shut(&self) -> impl Drop + '_ {
+        struct Shut<'a>(&'a Gate);
+        impl Drop for Shut<'_> {
+            fn drop(&mut self) {
+                self.0.shut.store(false, Ordering::Release);
+                self.0.opened.notify_waiters();
             }
         }
+        self.shut.store(true, Ordering::Release);
+        Shut(self)
     }
 }
 
@@ -372,6 +552,102 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seen.map(|r| r.1), Some(1));
+    }
+
+    /// Frames in the WAL file of `db` (its size: the file is reused, never shrunk, so its size
+    /// is the most the WAL ever held).
+    fn wal_frames(db: &Path) -> u64 {
+        let wal = db.with_extension("db-wal");
+        let bytes = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+        // A 32-byte header, then frames of a 24-byte header and a 4 KiB page.
+        bytes.saturating_sub(32) / (24 + 4096)
+    }
+
+    /// How many times the WAL of `db` started again from its beginning: the checkpoint sequence
+    /// number of its header (bytes 12-15, big-endian), which each restart increments.
+    fn wal_restarts(db: &Path) -> u32 {
+        use std::io::Read;
+        let mut header = [0u8; 16];
+        match std::fs::File::open(db.with_extension("db-wal"))
+            .and_then(|mut f| f.read_exact(&mut header))
+        {
+            Ok(()) => u32::from_be_bytes([header[12], header[13], header[14], header[15]]),
+            Err(_) => 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_wal_starts_again_under_writes_that_never_pause() {
+        let (_dir, path) = temp_db();
+        let checkpoints = Checkpoints {
+            every: Duration::from_millis(5),
+            wal_frames: 64,
+        };
+        let local = Local::open_with(&path, 1, checkpoints).unwrap();
+        let page = "x".repeat(4000);
+        let mut rows = 0;
+        // Each row writes about four pages (its own, the key's index, their parents): 20,000
+        // rows, 80,000 pages, give the checkpoint thread every chance even on a busy machine.
+        // Without its turn at the writer the WAL never starts again: checkpoints that run beside
+        // a writer that never pauses copy all but the newest pages, and after 3,000 rows it
+        // held all 12,537 of them.
+        // The WAL's header is read between batches only: reading it between two writes would
+        // be a pause.
+        while (rows % 500 != 0 || wal_restarts(&path) < 3) && rows < 20_000 {
+            let k = format!("k{rows}");
+            local
+                .write(|c| {
+                    execute(
+                        c,
+                        "INSERT INTO t (k, v, o) VALUES ($1, $2, $3)",
+                        &[Arg::Text(&k), Arg::Int(rows), Arg::Text(&page)],
+                    )
+                })
+                .await
+                .unwrap();
+            rows += 1;
+        }
+        assert!(
+            wal_restarts(&path) >= 3,
+            "the WAL never started again in {rows} rows ({} frames)",
+            wal_frames(&path)
+        );
+        let n: i64 = local
+            .read(|c| c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(n, rows);
+    }
+
+    #[test]
+    fn the_writer_never_checkpoints_and_a_dropped_local_leaves_no_connection() {
+        let (_dir, path) = temp_db();
+        let checkpoints = Checkpoints {
+            every: Duration::from_secs(3600),
+            wal_frames: 64,
+        };
+        let local = Local::open_with(&path, 1, checkpoints).unwrap();
+        let page = "x".repeat(4000);
+        for i in 0..1500 {
+            let conn = lock(&local.writer);
+            execute(
+                &conn,
+                "INSERT INTO t (k, v, o) VALUES ($1, $2, $3)",
+                &[Arg::Text(&format!("k{i}")), Arg::Int(i), Arg::Text(&page)],
+            )
+            .unwrap();
+        }
+        // Past SQLite's default of 1,000 pages, and nothing was copied back.
+        assert!(wal_frames(&path) >= 1500);
+        // The last connection to close copies the WAL back and removes it: so the checkpoint
+        // thread's connection is closed too once `drop` returns.
+        drop(local);
+        assert!(!path.with_extension("db-wal").exists());
+        let conn = Connection::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1500);
     }
 
     #[tokio::test]
