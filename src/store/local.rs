@@ -250,22 +250,19 @@ fn spawn_checkpoints(
     gate: Arc<Gate>,
     c: Checkpoints,
 ) -> Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>)> {
-    // `(log, checkpointed)`: the WAL's frames, and how many of them are now in the database
-    // file. A checkpoint that meets another one (sqlx's writer, another process) just returns.
+    // The WAL's frames when the checkpoint began. A checkpoint that meets another one (sqlx's
+    // writer, another process) just returns.
     let checkpoint = |conn: &Connection| {
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-        })
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
     };
     let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("logi-sqlite-checkpoints".into())
         .spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(c.every) {
-                // The WAL as it was when this checkpoint began: the writer went on meanwhile,
-                // so "all copied" would still leave its new frames, and the WAL would go on
-                // growing.
-                let Ok((log, _copied)) = checkpoint(&conn) else {
+                // The writer went on meanwhile: even when all of `log` was copied, its new
+                // frames were not, and the WAL goes on growing until the writer waits once.
+                let Ok(log) = checkpoint(&conn) else {
                     continue;
                 };
                 if log >= c.wal_frames {
@@ -282,8 +279,9 @@ fn spawn_checkpoints(
     Ok((stop, thread))
 }
 
-/// What keeps new writes away from the writer while the checkpoint thread waits for it (a
-/// plain lock lets whoever asks first in, and writes that never pause would always be first).
+/// What keeps new writes away from the writer while the checkpoint thread waits for it or holds
+/// it: they wait as tasks, leaving the request threads to other work, and a plain lock, which
+/// promises no turn to anyone, cannot keep the thread out.
 #[derive(Default)]
 struct Gate {
     shut: AtomicBool,
