@@ -681,11 +681,17 @@ pub fn check_grant_allowed(app: &Application, grant_type: &str) -> Result<(), OA
 /// Policy row "refresh tokens": issued to clients registered for the refresh_token grant when
 /// the granted scope includes `offline_access`; rotated on every use for both types.
 pub fn issues_refresh_token(app: &Application, granted: &[String]) -> bool {
-    may_refresh(app) && granted.iter().any(|s| s == REFRESH_TOKEN_SCOPE)
+    may_refresh(app) && has_refresh_scope(granted)
 }
 
 /// Policy row "refresh tokens": the scope a grant needs for refresh tokens.
 pub const REFRESH_TOKEN_SCOPE: &str = "offline_access";
+
+/// `scopes` hold [`REFRESH_TOKEN_SCOPE`]: the half of [`issues_refresh_token`] that depends on
+/// the scope (a refreshed grant that lost it may refresh no more).
+pub fn has_refresh_scope(scopes: &[String]) -> bool {
+    scopes.iter().any(|s| s == REFRESH_TOKEN_SCOPE)
+}
 
 /// The application is registered for the `refresh_token` grant: the half of
 /// [`issues_refresh_token`] that does not depend on the scope.

@@ -313,7 +313,7 @@ pub fn refreshed_scopes(
         .filter(|s| registered.contains(s))
         .cloned()
         .collect();
-    if !kept.iter().any(|s| s == policy::REFRESH_TOKEN_SCOPE) {
+    if !policy::has_refresh_scope(&kept) {
         return Err(OAuthError::invalid_grant(
             "the application is no longer registered for offline_access",
         ));
