@@ -552,6 +552,16 @@ mod tests {
         assert_eq!(seen.map(|r| r.1), Some(1));
     }
 
+    /// Inserts row `i` with a value of 4,000 bytes, a page of its own.
+    fn insert_page(conn: &Connection, i: i64) -> rusqlite::Result<usize> {
+        let (k, page) = (format!("k{i}"), "x".repeat(4000));
+        execute(
+            conn,
+            "INSERT INTO t (k, v, o) VALUES ($1, $2, $3)",
+            &[Arg::Text(&k), Arg::Int(i), Arg::Text(&page)],
+        )
+    }
+
     /// Frames in the WAL file of `db` (its size: the file is reused, never shrunk, so its size
     /// is the most the WAL ever held).
     fn wal_frames(db: &Path) -> u64 {
@@ -582,7 +592,6 @@ mod tests {
             wal_frames: 64,
         };
         let local = Local::open_with(&path, 1, checkpoints).unwrap();
-        let page = "x".repeat(4000);
         let mut rows = 0;
         // Each row writes about four pages (its own, the key's index, their parents): 20,000
         // rows, 80,000 pages, give the checkpoint thread every chance even on a busy machine.
@@ -592,17 +601,7 @@ mod tests {
         // The WAL's header is read between batches only: reading it between two writes would
         // be a pause.
         while (rows % 500 != 0 || wal_restarts(&path) < 3) && rows < 20_000 {
-            let k = format!("k{rows}");
-            local
-                .write(|c| {
-                    execute(
-                        c,
-                        "INSERT INTO t (k, v, o) VALUES ($1, $2, $3)",
-                        &[Arg::Text(&k), Arg::Int(rows), Arg::Text(&page)],
-                    )
-                })
-                .await
-                .unwrap();
+            local.write(|c| insert_page(c, rows)).await.unwrap();
             rows += 1;
         }
         assert!(
@@ -625,15 +624,8 @@ mod tests {
             wal_frames: 64,
         };
         let local = Local::open_with(&path, 1, checkpoints).unwrap();
-        let page = "x".repeat(4000);
         for i in 0..1500 {
-            let conn = lock(&local.writer);
-            execute(
-                &conn,
-                "INSERT INTO t (k, v, o) VALUES ($1, $2, $3)",
-                &[Arg::Text(&format!("k{i}")), Arg::Int(i), Arg::Text(&page)],
-            )
-            .unwrap();
+            insert_page(&lock(&local.writer), i).unwrap();
         }
         // Past SQLite's default of 1,000 pages, and nothing was copied back.
         assert!(wal_frames(&path) >= 1500);
